@@ -1,0 +1,7 @@
+import type { Env as TesseraEnv } from "../../workers/env.ts";
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends TesseraEnv {}
+  }
+}

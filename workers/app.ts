@@ -1,0 +1,71 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import { ApiError, toProblemResponse, validationError } from "./http/problem.ts";
+import type { AppEnv } from "./http/types.ts";
+import { accounts } from "./routes/accounts.ts";
+import { keys } from "./routes/keys.ts";
+import { meta } from "./routes/meta.ts";
+
+/**
+ * The Tessera API: one Hono app, areas mounted from their route modules. Every input is parsed
+ * by the route's Zod schema (failures become `validation_failed` problems), every error leaves as
+ * `application/problem+json`, and `/openapi.json` is generated from the same schemas.
+ */
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target);
+    },
+  });
+
+  app.use("*", requestId({ headerName: "x-request-id" }));
+  app.use(
+    "*",
+    cors({
+      origin: "*",
+      allowHeaders: ["authorization", "content-type", "idempotency-key"],
+      allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+      exposeHeaders: [
+        "x-request-id",
+        "ratelimit",
+        "ratelimit-policy",
+        "retry-after",
+        "idempotent-replayed",
+      ],
+      maxAge: 86400,
+    }),
+  );
+
+  app.route("/", meta);
+  app.route("/", accounts);
+  app.route("/", keys);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key from `POST /v1/accounts` or `POST /v1/keys`.",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Tessera API",
+      version: "0.1.0",
+      description:
+        "GPU compute and content-addressed storage, paid per use in USDC. Amounts are integers in USDC base units (1e-6 USDC). Errors are RFC 9457 problem documents with a stable `code`.",
+    },
+    servers: [{ url: "/" }],
+  });
+
+  // Anything the API does not route is a static asset (the contributor page) or a 404 problem.
+  app.all("*", async (c) => {
+    if (!c.req.path.startsWith("/v1/") && (c.req.method === "GET" || c.req.method === "HEAD")) {
+      const asset = await c.env.ASSETS.fetch(c.req.raw);
+      if (asset.status !== 404) return asset;
+    }
+    throw new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}.`);
+  });
+
+  app.onError(toProblemResponse);
+  return app;
+}

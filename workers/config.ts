@@ -1,0 +1,43 @@
+import { z } from "@hono/zod-openapi";
+import type { Micros } from "../protocol/money.ts";
+import type { Settings } from "./env.ts";
+
+/**
+ * Configuration, parsed from the Worker's plain-text vars with defaults for local development.
+ * A bad value fails the request loudly (500, logged) instead of being silently replaced.
+ */
+const flag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const int = (min: number) => z.coerce.number().int().min(min);
+
+const ConfigSchema = z.object({
+  OPEN_SIGNUP: flag.default(true),
+  TRIAL_CREDIT_MICROS: int(0).default(5_000_000),
+  RATE_LIMIT_PER_MINUTE: int(1).default(600),
+  MAX_JSON_BODY_BYTES: int(1024).default(1024 * 1024),
+  ADMIN_TOKEN: z.string().min(16).optional(),
+});
+
+export interface Config {
+  openSignup: boolean;
+  trialCredit: Micros;
+  rateLimitPerMinute: number;
+  maxJsonBodyBytes: number;
+  adminToken: string | undefined;
+}
+
+const cache = new WeakMap<object, Config>();
+
+export function config(env: Settings): Config {
+  const cached = cache.get(env);
+  if (cached) return cached;
+  const raw = ConfigSchema.parse(env);
+  const parsed: Config = {
+    openSignup: raw.OPEN_SIGNUP,
+    trialCredit: raw.TRIAL_CREDIT_MICROS as Micros,
+    rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
+    maxJsonBodyBytes: raw.MAX_JSON_BODY_BYTES,
+    adminToken: raw.ADMIN_TOKEN,
+  };
+  cache.set(env, parsed);
+  return parsed;
+}

@@ -1,0 +1,26 @@
+import type { Account } from "../durable-objects/account/account.ts";
+
+/**
+ * The Worker's bindings, composed from what each area declares. A route module that needs a new
+ * binding adds an interface here and to `wrangler.toml`; nothing reads `env` untyped.
+ */
+export interface AccountBindings {
+  ACCOUNT: DurableObjectNamespace<Account>;
+}
+
+export interface AssetBindings {
+  /** The contributor page and other static files (`client/contributor/public`). */
+  ASSETS: Fetcher;
+}
+
+/** Plain-text settings from `[vars]` and secrets; parsed by `config.ts`, never read raw. */
+export interface Settings {
+  OPEN_SIGNUP?: string;
+  TRIAL_CREDIT_MICROS?: string;
+  RATE_LIMIT_PER_MINUTE?: string;
+  MAX_JSON_BODY_BYTES?: string;
+  /** Secret: lets an operator create accounts while open signup is off. */
+  ADMIN_TOKEN?: string;
+}
+
+export type Env = AccountBindings & AssetBindings & Settings;

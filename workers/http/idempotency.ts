@@ -1,0 +1,99 @@
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import type { Account } from "../../durable-objects/account/account.ts";
+import { ApiError } from "./problem.ts";
+import type { AppEnv } from "./types.ts";
+
+/** Printable ASCII, 1 to 255 characters; a quoted sf-string as the draft writes it is accepted. */
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/** Response headers that describe this particular delivery and are not replayed. */
+const NOT_REPLAYED = new Set(["x-request-id", "ratelimit", "ratelimit-policy", "set-cookie"]);
+
+/** The `Idempotency-Key` of a request, unquoted, or `undefined` when there is none. */
+export function idempotencyKey(c: Context): string | undefined {
+  const raw = c.req.header("idempotency-key");
+  if (raw === undefined) return undefined;
+  const key = raw.trim().replace(/^"(.*)"$/, "$1");
+  if (!KEY_PATTERN.test(key)) {
+    throw new ApiError(
+      "idempotency_key_invalid",
+      "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+    );
+  }
+  return key;
+}
+
+async function fingerprint(c: Context): Promise<string> {
+  const body = new Uint8Array(await c.req.arrayBuffer());
+  const head = new TextEncoder().encode(`${c.req.method} ${new URL(c.req.url).pathname}\n`);
+  const all = new Uint8Array(head.length + body.length);
+  all.set(head);
+  all.set(body, head.length);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Runs `handler` at most once per Idempotency-Key in the account
+ * (draft-ietf-httpapi-idempotency-key-header): a retry with the same key and body gets the first
+ * response again, marked `Idempotent-Replayed: true`; the same key with another body is 422; a
+ * retry while the first is still running is 409. Only successes are stored. Without the header, the handler simply runs.
+ */
+export async function runIdempotent(
+  c: Context,
+  account: DurableObjectStub<Account>,
+  key: string | undefined,
+  handler: () => Promise<Response>,
+): Promise<Response> {
+  if (key === undefined) return handler();
+  const print = await fingerprint(c);
+  const outcome = await account.idempotencyBegin(key, print);
+  switch (outcome.kind) {
+    case "replay": {
+      const headers = new Headers(outcome.response.headers as [string, string][]);
+      headers.set("idempotent-replayed", "true");
+      return new Response(outcome.response.body, { status: outcome.response.status, headers });
+    }
+    case "mismatch":
+      throw new ApiError(
+        "idempotency_key_reused",
+        "This Idempotency-Key was used for a different request; use a new key for a new request.",
+      );
+    case "in_flight":
+      throw new ApiError(
+        "idempotency_key_in_flight",
+        "A request with this Idempotency-Key is still being processed; retry later.",
+        { headers: { "retry-after": "1" } },
+      );
+    case "proceed":
+      break;
+  }
+  let response: Response;
+  try {
+    response = await handler();
+  } catch (err) {
+    await account.idempotencyAbandon(key, print);
+    throw err;
+  }
+  // Only successes are stored. A refusal (4xx) or failure (5xx) changed nothing, so the client
+  // may fix the cause (top up, correct a field) and retry with the same key.
+  if (response.status >= 400) {
+    await account.idempotencyAbandon(key, print);
+    return response;
+  }
+  const body = await response.clone().arrayBuffer();
+  const headers = [...response.headers].filter(([k]) => !NOT_REPLAYED.has(k.toLowerCase()));
+  await account.idempotencyComplete(key, print, { status: response.status, headers, body });
+  return response;
+}
+
+/** Middleware form for authenticated routes: the account comes from the principal. */
+export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
+  const key = idempotencyKey(c);
+  const res = await runIdempotent(c, c.var.account, key, async () => {
+    await next();
+    return c.res;
+  });
+  c.res = res;
+});
