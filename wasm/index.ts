@@ -1,0 +1,13 @@
+// Tessera's proof hashing: BLAKE3 in WebAssembly (SIMD128), plus Merkle proofs over the 1 KiB
+// chunks of BLAKE3's own tree, so a file's ordinary BLAKE3 hash is the root that storage proofs
+// check against. Works in workerd, browsers and Node 24; call `await init()` once first.
+export {
+  blake3,
+  createHasher,
+  deriveKey,
+  type Hasher,
+  type HasherOptions,
+  keyedHash,
+} from "./hash.ts";
+export { init } from "./kernel.ts";
+export type { WasmSource } from "./load.ts";
