@@ -24,9 +24,9 @@ export function idempotencyKey(c: Context): string | undefined {
   return key;
 }
 
-async function fingerprint(c: Context): Promise<string> {
-  const body = new Uint8Array(await c.req.arrayBuffer());
-  const head = new TextEncoder().encode(`${c.req.method} ${new URL(c.req.url).pathname}\n`);
+/** What makes two requests "the same" for a key: method, path and body bytes, as SHA-256 hex. */
+export async function requestFingerprint(method: string, path: string, body: Uint8Array) {
+  const head = new TextEncoder().encode(`${method} ${path}\n`);
   const all = new Uint8Array(head.length + body.length);
   all.set(head);
   all.set(body, head.length);
@@ -47,7 +47,8 @@ export async function runIdempotent(
   handler: () => Promise<Response>,
 ): Promise<Response> {
   if (key === undefined) return handler();
-  const print = await fingerprint(c);
+  const requestBody = new Uint8Array(await c.req.arrayBuffer());
+  const print = await requestFingerprint(c.req.method, new URL(c.req.url).pathname, requestBody);
   const outcome = await account.idempotencyBegin(key, print);
   switch (outcome.kind) {
     case "replay": {
