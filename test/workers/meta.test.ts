@@ -20,6 +20,8 @@ describe("service endpoints", () => {
     expect(routes.sort()).toEqual(
       [
         "GET /healthz",
+        "GET /docs",
+        "GET /openapi.json",
         "POST /v1/accounts",
         "GET /v1/account",
         "POST /v1/keys",
