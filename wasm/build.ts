@@ -19,7 +19,7 @@ const FLAGS = [
   "--converge",
   "--noAssert",
   "--enable",
-  "simd",
+  "simd,relaxed-simd",
   "--runtime",
   "stub",
 ];

@@ -11,3 +11,5 @@ export {
 } from "./hash.ts";
 export { init } from "./kernel.ts";
 export type { WasmSource } from "./load.ts";
+export { outboard } from "./outboard.ts";
+export { PROOF_VERSION, prove, proveFromOutboard, verify } from "./proof.ts";
