@@ -1,4 +1,5 @@
 import type { Account } from "../durable-objects/account/account.ts";
+import type { BlockBindings } from "./storage/blocks.ts";
 
 /**
  * The Worker's bindings, composed from what each area declares. A route module that needs a new
@@ -23,4 +24,4 @@ export interface Settings {
   ADMIN_TOKEN?: string;
 }
 
-export type Env = AccountBindings & AssetBindings & Settings;
+export type Env = AccountBindings & AssetBindings & BlockBindings & Settings;

@@ -5,10 +5,9 @@ import { createApp } from "../../workers/app.ts";
 describe("/openapi.json", () => {
   it("is a valid OpenAPI 3.1 document by an independent validator", async () => {
     const res = await createApp().request("/openapi.json");
-    const doc = await res.json();
-    const result = await validate(structuredClone(doc));
-    expect(result.errors ?? []).toEqual([]);
-    expect(result.valid).toBe(true);
+    const doc = (await res.json()) as { openapi: string };
+    const result = await validate(structuredClone(doc) as never);
+    expect(result.valid ? [] : result.errors).toEqual([]);
     expect(doc.openapi).toBe("3.1.0");
   });
 
