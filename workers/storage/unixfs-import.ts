@@ -86,7 +86,8 @@ export class FileImporter {
   }
 
   private async push(level: number, entry: Entry): Promise<void> {
-    const row = (this.levels[level] ??= []);
+    const row = this.levels[level] ?? [];
+    this.levels[level] = row;
     row.push(entry);
     if (row.length === MAX_LINKS) {
       this.levels[level] = [];
