@@ -14,7 +14,12 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               // Small limits so tests can reach them; production values live in wrangler.toml.
-              bindings: { RATE_LIMIT_PER_MINUTE: "20", MAX_JSON_BODY_BYTES: "65536" },
+              bindings: {
+                RATE_LIMIT_PER_MINUTE: "20",
+                MAX_JSON_BODY_BYTES: "65536",
+                STORAGE_QUOTA_BYTES: String(24 * 1024 * 1024),
+                MAX_UPLOAD_REQUEST_BYTES: String(12 * 1024 * 1024),
+              },
             },
           }),
         ],

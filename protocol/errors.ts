@@ -44,6 +44,37 @@ export const ERRORS = {
   // Keys.
   key_not_found: { status: 404, title: "API key not found" },
 
+  // Storage.
+  storage_quota_exceeded: { status: 413, title: "Storage quota exceeded" },
+  upload_not_found: { status: 404, title: "Upload not found" },
+  invalid_car: { status: 400, title: "Body is not a complete, valid CARv1" },
+  car_block_mismatch: { status: 400, title: "A CAR block's bytes do not match its CID" },
+  invalid_path: { status: 400, title: "File path is not allowed" },
+  directory_too_large: { status: 413, title: "Directory too large for a single node" },
+  upload_session_not_found: { status: 404, title: "Upload session not found" },
+  upload_session_closed: { status: 409, title: "Upload session is already completed or aborted" },
+  upload_parts_missing: { status: 409, title: "Upload session has missing parts" },
+  length_required: { status: 411, title: "Content-Length is required" },
+
+  // Gateway.
+  invalid_cid: { status: 400, title: "Malformed CID" },
+  unsupported_cid: {
+    status: 400,
+    title: "CID uses a codec or hash function this gateway cannot serve or verify",
+  },
+  unsupported_format: { status: 400, title: "Unsupported response format" },
+  not_acceptable: { status: 406, title: "No acceptable response type can be produced" },
+  invalid_entity_bytes: { status: 400, title: "entity-bytes is malformed or outside the entity" },
+  range_not_satisfiable: { status: 416, title: "Range not satisfiable" },
+  service_worker_not_allowed: {
+    status: 400,
+    title: "Service workers may only be registered under a content root with a trailing slash",
+  },
+  content_not_found: { status: 404, title: "Content not found" },
+  path_not_found: { status: 404, title: "Path not found in the DAG" },
+  malformed_dag: { status: 400, title: "Content is not valid UnixFS" },
+  block_corrupt: { status: 502, title: "A stored block failed verification against its CID" },
+
   // Everything we did not foresee. Never carries internals.
   internal: { status: 500, title: "Internal server error" },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -4,8 +4,10 @@ import { requestId } from "hono/request-id";
 import { ApiError, toProblemResponse, validationError } from "./http/problem.ts";
 import type { AppEnv } from "./http/types.ts";
 import { accounts } from "./routes/accounts.ts";
+import { gateway } from "./routes/gateway.ts";
 import { keys } from "./routes/keys.ts";
 import { meta } from "./routes/meta.ts";
+import { uploads } from "./routes/uploads.ts";
 
 /**
  * The Tessera API: one Hono app, areas mounted from their route modules. Every input is parsed
@@ -40,6 +42,8 @@ export function createApp() {
   app.route("/", meta);
   app.route("/", accounts);
   app.route("/", keys);
+  app.route("/", gateway);
+  app.route("/", uploads);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -15,6 +15,8 @@ const ConfigSchema = z.object({
   RATE_LIMIT_PER_MINUTE: int(1).default(600),
   MAX_JSON_BODY_BYTES: int(1024).default(1024 * 1024),
   ADMIN_TOKEN: z.string().min(16).optional(),
+  STORAGE_QUOTA_BYTES: int(0).default(10 * 1024 ** 3),
+  MAX_UPLOAD_REQUEST_BYTES: int(1024).default(100 * 1024 ** 2),
 });
 
 export interface Config {
@@ -23,6 +25,10 @@ export interface Config {
   rateLimitPerMinute: number;
   maxJsonBodyBytes: number;
   adminToken: string | undefined;
+  /** Bytes of stored blocks (and staged session parts) one account may hold. */
+  storageQuotaBytes: number;
+  /** Largest body of one upload request; larger files go through upload sessions. */
+  maxUploadRequestBytes: number;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -37,6 +43,8 @@ export function config(env: Settings): Config {
     rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
     maxJsonBodyBytes: raw.MAX_JSON_BODY_BYTES,
     adminToken: raw.ADMIN_TOKEN,
+    storageQuotaBytes: raw.STORAGE_QUOTA_BYTES,
+    maxUploadRequestBytes: raw.MAX_UPLOAD_REQUEST_BYTES,
   };
   cache.set(env, parsed);
   return parsed;

@@ -1,5 +1,6 @@
 import type { Account } from "../durable-objects/account/account.ts";
 import type { BlockBindings } from "./storage/blocks.ts";
+import type { WriterBindings } from "./storage/writer.ts";
 
 /**
  * The Worker's bindings, composed from what each area declares. A route module that needs a new
@@ -22,6 +23,8 @@ export interface Settings {
   MAX_JSON_BODY_BYTES?: string;
   /** Secret: lets an operator create accounts while open signup is off. */
   ADMIN_TOKEN?: string;
+  STORAGE_QUOTA_BYTES?: string;
+  MAX_UPLOAD_REQUEST_BYTES?: string;
 }
 
-export type Env = AccountBindings & AssetBindings & BlockBindings & Settings;
+export type Env = AccountBindings & AssetBindings & BlockBindings & WriterBindings & Settings;

@@ -2,6 +2,7 @@ import { createApp } from "./app.ts";
 import type { Env } from "./env.ts";
 
 export { Account } from "../durable-objects/account/account.ts";
+export { BlockRefs } from "../durable-objects/block-refs/block-refs.ts";
 
 const app = createApp();
 

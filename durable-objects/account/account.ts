@@ -8,10 +8,12 @@ import { Keys, type Principal } from "./keys.ts";
 import { Ledger, type LedgerResult } from "./ledger.ts";
 import { RateLimiter, type RatePolicy, type RateState } from "./rate-limit.ts";
 import { ACCOUNT_MIGRATIONS } from "./schema.ts";
+import { type RecordOutcome, type UploadRecord, Uploads } from "./uploads.ts";
 
 export type { Principal } from "./keys.ts";
 export type { LedgerErrorCode, LedgerResult } from "./ledger.ts";
 export type { RateState } from "./rate-limit.ts";
+export type { RecordOutcome, SessionView, UploadKind, UploadRecord } from "./uploads.ts";
 
 export type AuthOutcome =
   | { ok: true; principal: Principal; rate: RateState }
@@ -42,6 +44,7 @@ export class Account extends DurableObject {
   private readonly keys: Keys;
   private readonly idempotency: IdempotencyRecords;
   private readonly limiter = new RateLimiter();
+  private readonly uploads: Uploads;
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
@@ -49,6 +52,7 @@ export class Account extends DurableObject {
     this.ledger = new Ledger(ctx.storage);
     this.keys = new Keys(ctx.storage.sql);
     this.idempotency = new IdempotencyRecords(ctx.storage.sql);
+    this.uploads = new Uploads(ctx.storage);
   }
 
   /**
@@ -147,6 +151,52 @@ export class Account extends DurableObject {
 
   journal(afterSeq?: number, limit?: number) {
     return this.ledger.journal(afterSeq, limit);
+  }
+
+  // --- storage ------------------------------------------------------------------------------
+
+  storageUsed(): number {
+    return this.uploads.used();
+  }
+
+  recordUpload(upload: Omit<UploadRecord, "created_at">, quota: number): RecordOutcome {
+    return this.uploads.record(upload, quota);
+  }
+
+  getUpload(cid: string): UploadRecord | undefined {
+    return this.uploads.get(cid);
+  }
+
+  listUploads(limit: number, before?: number) {
+    return this.uploads.list(limit, before);
+  }
+
+  removeUpload(cid: string): UploadRecord | undefined {
+    return this.uploads.remove(cid);
+  }
+
+  recordUsage(id: string, kind: "gateway.served", bytes: number, cid: string | null): void {
+    this.uploads.usage(id, kind, bytes, cid);
+  }
+
+  usageEvents() {
+    return this.uploads.usageEvents();
+  }
+
+  openUploadSession(id: string, name: string | null) {
+    return this.uploads.openSession(id, name);
+  }
+
+  uploadSession(id: string) {
+    return this.uploads.session(id);
+  }
+
+  recordUploadPart(id: string, n: number, size: number, quota: number) {
+    return this.uploads.recordPart(id, n, size, quota);
+  }
+
+  completeUploadSession(id: string, upload: Omit<UploadRecord, "created_at">, quota: number) {
+    return this.uploads.completeSession(id, upload, quota);
   }
 
   // --- idempotency --------------------------------------------------------------------------

@@ -64,4 +64,46 @@ export const ACCOUNT_MIGRATIONS = [
   );
   CREATE INDEX idempotency_expiry ON idempotency (expires_at);
   `,
+  `
+  -- Content this account stored (issue 4). One row per root CID; re-uploading the same content
+  -- keeps the first row, so storage is never counted twice.
+  CREATE TABLE uploads (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    cid         TEXT NOT NULL UNIQUE,
+    upload_id   TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    kind        TEXT NOT NULL CHECK (kind IN ('file', 'directory', 'car')),
+    size        INTEGER NOT NULL CHECK (size >= 0),
+    dag_size    INTEGER NOT NULL CHECK (dag_size >= 0),
+    blocks      INTEGER NOT NULL CHECK (blocks >= 0),
+    blake3      TEXT,
+    created_at  INTEGER NOT NULL
+  );
+
+  CREATE TABLE upload_sessions (
+    id          TEXT PRIMARY KEY,
+    name        TEXT,
+    state       TEXT NOT NULL CHECK (state IN ('open', 'completed', 'aborted')),
+    cid         TEXT,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+  );
+
+  CREATE TABLE upload_parts (
+    session_id  TEXT NOT NULL REFERENCES upload_sessions (id),
+    n           INTEGER NOT NULL CHECK (n >= 1),
+    size        INTEGER NOT NULL CHECK (size >= 0),
+    PRIMARY KEY (session_id, n)
+  ) WITHOUT ROWID;
+
+  -- Metered events for billing: bytes stored, released and served. The id makes recording
+  -- idempotent.
+  CREATE TABLE usage_events (
+    id     TEXT PRIMARY KEY,
+    kind   TEXT NOT NULL CHECK (kind IN ('storage.added', 'storage.removed', 'gateway.served')),
+    bytes  INTEGER NOT NULL CHECK (bytes >= 0),
+    cid    TEXT,
+    at     INTEGER NOT NULL
+  );
+  `,
 ] as const;

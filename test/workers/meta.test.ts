@@ -27,6 +27,10 @@ describe("service endpoints", () => {
         "POST /v1/keys",
         "GET /v1/keys",
         "DELETE /v1/keys/{id}",
+        "POST /v1/uploads",
+        "GET /v1/uploads",
+        "GET /v1/uploads/{cid}",
+        "DELETE /v1/uploads/{cid}",
       ].sort(),
     );
   });

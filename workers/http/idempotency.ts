@@ -35,6 +35,21 @@ export async function requestFingerprint(method: string, path: string, body: Uin
 }
 
 /**
+ * A body that is streamed (uploads of any size) cannot be read twice, so its fingerprint stands
+ * on what describes it: query, media type and length. The cost of not buffering: a client that
+ * reuses a key for different bytes of the same length gets the first upload's answer back.
+ */
+function streamedBodyStandIn(c: Context): Uint8Array {
+  const url = new URL(c.req.url);
+  const parts = [
+    url.search,
+    c.req.header("content-type") ?? "",
+    c.req.header("content-length") ?? "",
+  ];
+  return new TextEncoder().encode(parts.join("\n"));
+}
+
+/**
  * Runs `handler` at most once per Idempotency-Key in the account
  * (draft-ietf-httpapi-idempotency-key-header): a retry with the same key and body gets the first
  * response again, marked `Idempotent-Replayed: true`; the same key with another body is 422; a
@@ -45,10 +60,14 @@ export async function runIdempotent(
   account: DurableObjectStub<Account>,
   key: string | undefined,
   handler: () => Promise<Response>,
+  options: { streamedBody?: boolean } = {},
 ): Promise<Response> {
   if (key === undefined) return handler();
-  const requestBody = new Uint8Array(await c.req.arrayBuffer());
-  const print = await requestFingerprint(c.req.method, new URL(c.req.url).pathname, requestBody);
+  const print = await requestFingerprint(
+    c.req.method,
+    new URL(c.req.url).pathname,
+    options.streamedBody ? streamedBodyStandIn(c) : new Uint8Array(await c.req.arrayBuffer()),
+  );
   const outcome = await account.idempotencyBegin(key, print);
   switch (outcome.kind) {
     case "replay": {

@@ -1,0 +1,273 @@
+import { one } from "../sql.ts";
+
+/**
+ * The account's stored content, its storage quota, resumable upload sessions and usage events.
+ * Blocks themselves live in R2; this is the account's view of which roots it keeps.
+ */
+export type UploadKind = "file" | "directory" | "car";
+
+export interface UploadRecord {
+  cid: string;
+  upload_id: string;
+  name: string | null;
+  kind: UploadKind;
+  size: number;
+  dag_size: number;
+  blocks: number;
+  blake3: string | null;
+  created_at: string;
+}
+
+interface UploadRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  cid: string;
+  upload_id: string;
+  name: string | null;
+  kind: UploadKind;
+  size: number;
+  dag_size: number;
+  blocks: number;
+  blake3: string | null;
+  created_at: number;
+}
+
+export type RecordOutcome =
+  | { ok: true; created: boolean; upload: UploadRecord }
+  | { ok: false; code: "storage_quota_exceeded"; detail: string };
+
+export interface SessionPart {
+  n: number;
+  size: number;
+}
+
+export interface SessionView {
+  id: string;
+  name: string | null;
+  state: "open" | "completed" | "aborted";
+  cid: string | null;
+  parts: SessionPart[];
+  received: number;
+  expires_at: string;
+}
+
+/** Sessions not completed within this time are abandoned (their staged parts are cleaned up). */
+export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+
+function toRecord(row: UploadRow): UploadRecord {
+  const { seq: _seq, created_at, ...rest } = row;
+  return { ...rest, created_at: new Date(created_at).toISOString() };
+}
+
+export class Uploads {
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private get sql() {
+    return this.storage.sql;
+  }
+
+  /** Bytes of blocks this account's uploads hold, plus bytes staged in open sessions. */
+  used(): number {
+    const stored = one<{ n: number | null }>(this.sql, "SELECT SUM(dag_size) AS n FROM uploads");
+    const staged = one<{ n: number | null }>(
+      this.sql,
+      `SELECT SUM(p.size) AS n FROM upload_parts p JOIN upload_sessions s ON s.id = p.session_id
+       WHERE s.state = 'open'`,
+    );
+    return (stored?.n ?? 0) + (staged?.n ?? 0);
+  }
+
+  /**
+   * Records a finished upload unless its CID is already held; refuses when it would take the
+   * account past `quota` bytes. The quota check and the insert are one transaction.
+   */
+  record(upload: Omit<UploadRecord, "created_at">, quota: number): RecordOutcome {
+    return this.storage.transactionSync((): RecordOutcome => {
+      const existing = one<UploadRow>(this.sql, "SELECT * FROM uploads WHERE cid = ?", upload.cid);
+      if (existing) return { ok: true, created: false, upload: toRecord(existing) };
+      const used = this.used();
+      if (used + upload.dag_size > quota) {
+        return {
+          ok: false,
+          code: "storage_quota_exceeded",
+          detail: `storing ${upload.dag_size} more bytes would exceed the quota of ${quota} bytes (${used} used)`,
+        };
+      }
+      const at = this.now();
+      this.sql.exec(
+        `INSERT INTO uploads (cid, upload_id, name, kind, size, dag_size, blocks, blake3, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        upload.cid,
+        upload.upload_id,
+        upload.name,
+        upload.kind,
+        upload.size,
+        upload.dag_size,
+        upload.blocks,
+        upload.blake3,
+        at,
+      );
+      this.usage(`added:${upload.upload_id}`, "storage.added", upload.dag_size, upload.cid);
+      const row = one<UploadRow>(this.sql, "SELECT * FROM uploads WHERE cid = ?", upload.cid);
+      if (!row) throw new Error("upload vanished after insert");
+      return { ok: true, created: true, upload: toRecord(row) };
+    });
+  }
+
+  get(cid: string): UploadRecord | undefined {
+    const row = one<UploadRow>(this.sql, "SELECT * FROM uploads WHERE cid = ?", cid);
+    return row && toRecord(row);
+  }
+
+  /** Newest first; `before` is the cursor from the previous page. */
+  list(limit: number, before?: number): { data: UploadRecord[]; next_cursor: string | null } {
+    const rows = this.sql
+      .exec<UploadRow>(
+        "SELECT * FROM uploads WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+        before ?? Number.MAX_SAFE_INTEGER,
+        limit + 1,
+      )
+      .toArray();
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      data: page.map(toRecord),
+      next_cursor: rows.length > limit && last ? String(last.seq) : null,
+    };
+  }
+
+  /** Forgets an upload; the caller releases its blocks. */
+  remove(cid: string): UploadRecord | undefined {
+    return this.storage.transactionSync(() => {
+      const row = one<UploadRow>(this.sql, "SELECT * FROM uploads WHERE cid = ?", cid);
+      if (!row) return undefined;
+      this.sql.exec("DELETE FROM uploads WHERE cid = ?", cid);
+      this.usage(`removed:${row.upload_id}`, "storage.removed", row.dag_size, cid);
+      return toRecord(row);
+    });
+  }
+
+  usage(id: string, kind: string, bytes: number, cid: string | null): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO usage_events (id, kind, bytes, cid, at) VALUES (?, ?, ?, ?, ?)",
+      id,
+      kind,
+      bytes,
+      cid,
+      this.now(),
+    );
+  }
+
+  usageEvents(): { id: string; kind: string; bytes: number; cid: string | null; at: number }[] {
+    return this.sql
+      .exec<{ id: string; kind: string; bytes: number; cid: string | null; at: number }>(
+        "SELECT * FROM usage_events ORDER BY at, id",
+      )
+      .toArray();
+  }
+
+  // --- resumable sessions ---------------------------------------------------------------------
+
+  openSession(id: string, name: string | null): SessionView {
+    const at = this.now();
+    this.sql.exec(
+      "INSERT INTO upload_sessions (id, name, state, created_at, expires_at) VALUES (?, ?, 'open', ?, ?)",
+      id,
+      name,
+      at,
+      at + SESSION_TTL_MS,
+    );
+    return this.session(id) as SessionView;
+  }
+
+  session(id: string): SessionView | undefined {
+    const row = one<{
+      id: string;
+      name: string | null;
+      state: SessionView["state"];
+      cid: string | null;
+      expires_at: number;
+    }>(this.sql, "SELECT * FROM upload_sessions WHERE id = ?", id);
+    if (!row) return undefined;
+    const parts = this.sql
+      .exec<{ n: number; size: number }>(
+        "SELECT n, size FROM upload_parts WHERE session_id = ? ORDER BY n",
+        id,
+      )
+      .toArray();
+    return {
+      id: row.id,
+      name: row.name,
+      state: row.state,
+      cid: row.cid,
+      parts,
+      received: parts.reduce((n, p) => n + p.size, 0),
+      expires_at: new Date(row.expires_at).toISOString(),
+    };
+  }
+
+  /** Records a staged part, checking the quota with the part included. */
+  recordPart(id: string, n: number, size: number, quota: number): RecordOutcome | { ok: true } {
+    return this.storage.transactionSync(() => {
+      const prior = one<{ size: number }>(
+        this.sql,
+        "SELECT size FROM upload_parts WHERE session_id = ? AND n = ?",
+        id,
+        n,
+      );
+      const used = this.used() - (prior?.size ?? 0);
+      if (used + size > quota) {
+        return {
+          ok: false as const,
+          code: "storage_quota_exceeded" as const,
+          detail: `this part would take the account past its quota of ${quota} bytes (${used} used)`,
+        };
+      }
+      this.sql.exec(
+        "INSERT INTO upload_parts (session_id, n, size) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET size = excluded.size",
+        id,
+        n,
+        size,
+      );
+      return { ok: true as const };
+    });
+  }
+
+  /**
+   * Completes a session as one upload: its staged parts stop counting and the upload starts, in
+   * one transaction, so a quota refusal leaves the session open and its parts counted as before.
+   */
+  completeSession(
+    id: string,
+    upload: Omit<UploadRecord, "created_at">,
+    quota: number,
+  ): RecordOutcome {
+    try {
+      return this.storage.transactionSync(() => {
+        this.closeSession(id, "completed", upload.cid);
+        const outcome = this.record(upload, quota);
+        if (!outcome.ok) throw new Rollback(outcome);
+        return outcome;
+      });
+    } catch (err) {
+      if (err instanceof Rollback) return err.outcome;
+      throw err;
+    }
+  }
+
+  closeSession(id: string, state: "completed" | "aborted", cid: string | null): void {
+    this.storage.transactionSync(() => {
+      this.sql.exec("UPDATE upload_sessions SET state = ?, cid = ? WHERE id = ?", state, cid, id);
+      this.sql.exec("DELETE FROM upload_parts WHERE session_id = ?", id);
+    });
+  }
+}
+
+/** Thrown inside a transaction to roll it back and carry the refusal out. */
+class Rollback extends Error {
+  constructor(readonly outcome: RecordOutcome) {
+    super(outcome.ok ? "rollback" : outcome.detail);
+  }
+}
