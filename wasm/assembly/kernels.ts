@@ -59,452 +59,452 @@ export function compress(
   let v14 = blockLen;
   let v15 = flags;
   v0 = v0 + m0 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 16);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 12);
-  v0 = v0 + m1 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 8);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 7);
   v1 = v1 + m2 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 16);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 12);
-  v1 = v1 + m3 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 8);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 7);
   v2 = v2 + m4 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 16);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 12);
-  v2 = v2 + m5 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 8);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 7);
   v3 = v3 + m6 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 16);
+  v13 = rotr<u32>(v13 ^ v1, 16);
+  v14 = rotr<u32>(v14 ^ v2, 16);
   v15 = rotr<u32>(v15 ^ v3, 16);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 12);
+  v5 = rotr<u32>(v5 ^ v9, 12);
+  v6 = rotr<u32>(v6 ^ v10, 12);
   v7 = rotr<u32>(v7 ^ v11, 12);
+  v0 = v0 + m1 + v4;
+  v1 = v1 + m3 + v5;
+  v2 = v2 + m5 + v6;
   v3 = v3 + m7 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 8);
+  v13 = rotr<u32>(v13 ^ v1, 8);
+  v14 = rotr<u32>(v14 ^ v2, 8);
   v15 = rotr<u32>(v15 ^ v3, 8);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 7);
+  v5 = rotr<u32>(v5 ^ v9, 7);
+  v6 = rotr<u32>(v6 ^ v10, 7);
   v7 = rotr<u32>(v7 ^ v11, 7);
   v0 = v0 + m8 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 16);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 12);
-  v0 = v0 + m9 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 8);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 7);
   v1 = v1 + m10 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 16);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 12);
-  v1 = v1 + m11 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 8);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 7);
   v2 = v2 + m12 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 16);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 12);
-  v2 = v2 + m13 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 8);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 7);
   v3 = v3 + m14 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 16);
+  v12 = rotr<u32>(v12 ^ v1, 16);
+  v13 = rotr<u32>(v13 ^ v2, 16);
   v14 = rotr<u32>(v14 ^ v3, 16);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 12);
+  v6 = rotr<u32>(v6 ^ v11, 12);
+  v7 = rotr<u32>(v7 ^ v8, 12);
   v4 = rotr<u32>(v4 ^ v9, 12);
+  v0 = v0 + m9 + v5;
+  v1 = v1 + m11 + v6;
+  v2 = v2 + m13 + v7;
   v3 = v3 + m15 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 8);
+  v12 = rotr<u32>(v12 ^ v1, 8);
+  v13 = rotr<u32>(v13 ^ v2, 8);
   v14 = rotr<u32>(v14 ^ v3, 8);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 7);
+  v6 = rotr<u32>(v6 ^ v11, 7);
+  v7 = rotr<u32>(v7 ^ v8, 7);
   v4 = rotr<u32>(v4 ^ v9, 7);
   v0 = v0 + m2 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 16);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 12);
-  v0 = v0 + m6 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 8);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 7);
   v1 = v1 + m3 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 16);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 12);
-  v1 = v1 + m10 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 8);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 7);
   v2 = v2 + m7 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 16);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 12);
-  v2 = v2 + m0 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 8);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 7);
   v3 = v3 + m4 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 16);
+  v13 = rotr<u32>(v13 ^ v1, 16);
+  v14 = rotr<u32>(v14 ^ v2, 16);
   v15 = rotr<u32>(v15 ^ v3, 16);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 12);
+  v5 = rotr<u32>(v5 ^ v9, 12);
+  v6 = rotr<u32>(v6 ^ v10, 12);
   v7 = rotr<u32>(v7 ^ v11, 12);
+  v0 = v0 + m6 + v4;
+  v1 = v1 + m10 + v5;
+  v2 = v2 + m0 + v6;
   v3 = v3 + m13 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 8);
+  v13 = rotr<u32>(v13 ^ v1, 8);
+  v14 = rotr<u32>(v14 ^ v2, 8);
   v15 = rotr<u32>(v15 ^ v3, 8);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 7);
+  v5 = rotr<u32>(v5 ^ v9, 7);
+  v6 = rotr<u32>(v6 ^ v10, 7);
   v7 = rotr<u32>(v7 ^ v11, 7);
   v0 = v0 + m1 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 16);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 12);
-  v0 = v0 + m11 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 8);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 7);
   v1 = v1 + m12 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 16);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 12);
-  v1 = v1 + m5 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 8);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 7);
   v2 = v2 + m9 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 16);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 12);
-  v2 = v2 + m14 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 8);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 7);
   v3 = v3 + m15 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 16);
+  v12 = rotr<u32>(v12 ^ v1, 16);
+  v13 = rotr<u32>(v13 ^ v2, 16);
   v14 = rotr<u32>(v14 ^ v3, 16);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 12);
+  v6 = rotr<u32>(v6 ^ v11, 12);
+  v7 = rotr<u32>(v7 ^ v8, 12);
   v4 = rotr<u32>(v4 ^ v9, 12);
+  v0 = v0 + m11 + v5;
+  v1 = v1 + m5 + v6;
+  v2 = v2 + m14 + v7;
   v3 = v3 + m8 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 8);
+  v12 = rotr<u32>(v12 ^ v1, 8);
+  v13 = rotr<u32>(v13 ^ v2, 8);
   v14 = rotr<u32>(v14 ^ v3, 8);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 7);
+  v6 = rotr<u32>(v6 ^ v11, 7);
+  v7 = rotr<u32>(v7 ^ v8, 7);
   v4 = rotr<u32>(v4 ^ v9, 7);
   v0 = v0 + m3 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 16);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 12);
-  v0 = v0 + m4 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 8);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 7);
   v1 = v1 + m10 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 16);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 12);
-  v1 = v1 + m12 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 8);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 7);
   v2 = v2 + m13 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 16);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 12);
-  v2 = v2 + m2 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 8);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 7);
   v3 = v3 + m7 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 16);
+  v13 = rotr<u32>(v13 ^ v1, 16);
+  v14 = rotr<u32>(v14 ^ v2, 16);
   v15 = rotr<u32>(v15 ^ v3, 16);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 12);
+  v5 = rotr<u32>(v5 ^ v9, 12);
+  v6 = rotr<u32>(v6 ^ v10, 12);
   v7 = rotr<u32>(v7 ^ v11, 12);
+  v0 = v0 + m4 + v4;
+  v1 = v1 + m12 + v5;
+  v2 = v2 + m2 + v6;
   v3 = v3 + m14 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 8);
+  v13 = rotr<u32>(v13 ^ v1, 8);
+  v14 = rotr<u32>(v14 ^ v2, 8);
   v15 = rotr<u32>(v15 ^ v3, 8);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 7);
+  v5 = rotr<u32>(v5 ^ v9, 7);
+  v6 = rotr<u32>(v6 ^ v10, 7);
   v7 = rotr<u32>(v7 ^ v11, 7);
   v0 = v0 + m6 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 16);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 12);
-  v0 = v0 + m5 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 8);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 7);
   v1 = v1 + m9 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 16);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 12);
-  v1 = v1 + m0 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 8);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 7);
   v2 = v2 + m11 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 16);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 12);
-  v2 = v2 + m15 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 8);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 7);
   v3 = v3 + m8 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 16);
+  v12 = rotr<u32>(v12 ^ v1, 16);
+  v13 = rotr<u32>(v13 ^ v2, 16);
   v14 = rotr<u32>(v14 ^ v3, 16);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 12);
+  v6 = rotr<u32>(v6 ^ v11, 12);
+  v7 = rotr<u32>(v7 ^ v8, 12);
   v4 = rotr<u32>(v4 ^ v9, 12);
+  v0 = v0 + m5 + v5;
+  v1 = v1 + m0 + v6;
+  v2 = v2 + m15 + v7;
   v3 = v3 + m1 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 8);
+  v12 = rotr<u32>(v12 ^ v1, 8);
+  v13 = rotr<u32>(v13 ^ v2, 8);
   v14 = rotr<u32>(v14 ^ v3, 8);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 7);
+  v6 = rotr<u32>(v6 ^ v11, 7);
+  v7 = rotr<u32>(v7 ^ v8, 7);
   v4 = rotr<u32>(v4 ^ v9, 7);
   v0 = v0 + m10 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 16);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 12);
-  v0 = v0 + m7 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 8);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 7);
   v1 = v1 + m12 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 16);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 12);
-  v1 = v1 + m9 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 8);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 7);
   v2 = v2 + m14 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 16);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 12);
-  v2 = v2 + m3 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 8);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 7);
   v3 = v3 + m13 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 16);
+  v13 = rotr<u32>(v13 ^ v1, 16);
+  v14 = rotr<u32>(v14 ^ v2, 16);
   v15 = rotr<u32>(v15 ^ v3, 16);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 12);
+  v5 = rotr<u32>(v5 ^ v9, 12);
+  v6 = rotr<u32>(v6 ^ v10, 12);
   v7 = rotr<u32>(v7 ^ v11, 12);
+  v0 = v0 + m7 + v4;
+  v1 = v1 + m9 + v5;
+  v2 = v2 + m3 + v6;
   v3 = v3 + m15 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 8);
+  v13 = rotr<u32>(v13 ^ v1, 8);
+  v14 = rotr<u32>(v14 ^ v2, 8);
   v15 = rotr<u32>(v15 ^ v3, 8);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 7);
+  v5 = rotr<u32>(v5 ^ v9, 7);
+  v6 = rotr<u32>(v6 ^ v10, 7);
   v7 = rotr<u32>(v7 ^ v11, 7);
   v0 = v0 + m4 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 16);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 12);
-  v0 = v0 + m0 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 8);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 7);
   v1 = v1 + m11 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 16);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 12);
-  v1 = v1 + m2 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 8);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 7);
   v2 = v2 + m5 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 16);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 12);
-  v2 = v2 + m8 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 8);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 7);
   v3 = v3 + m1 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 16);
+  v12 = rotr<u32>(v12 ^ v1, 16);
+  v13 = rotr<u32>(v13 ^ v2, 16);
   v14 = rotr<u32>(v14 ^ v3, 16);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 12);
+  v6 = rotr<u32>(v6 ^ v11, 12);
+  v7 = rotr<u32>(v7 ^ v8, 12);
   v4 = rotr<u32>(v4 ^ v9, 12);
+  v0 = v0 + m0 + v5;
+  v1 = v1 + m2 + v6;
+  v2 = v2 + m8 + v7;
   v3 = v3 + m6 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 8);
+  v12 = rotr<u32>(v12 ^ v1, 8);
+  v13 = rotr<u32>(v13 ^ v2, 8);
   v14 = rotr<u32>(v14 ^ v3, 8);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 7);
+  v6 = rotr<u32>(v6 ^ v11, 7);
+  v7 = rotr<u32>(v7 ^ v8, 7);
   v4 = rotr<u32>(v4 ^ v9, 7);
   v0 = v0 + m12 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 16);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 12);
-  v0 = v0 + m13 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 8);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 7);
   v1 = v1 + m9 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 16);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 12);
-  v1 = v1 + m11 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 8);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 7);
   v2 = v2 + m15 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 16);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 12);
-  v2 = v2 + m10 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 8);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 7);
   v3 = v3 + m14 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 16);
+  v13 = rotr<u32>(v13 ^ v1, 16);
+  v14 = rotr<u32>(v14 ^ v2, 16);
   v15 = rotr<u32>(v15 ^ v3, 16);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 12);
+  v5 = rotr<u32>(v5 ^ v9, 12);
+  v6 = rotr<u32>(v6 ^ v10, 12);
   v7 = rotr<u32>(v7 ^ v11, 12);
+  v0 = v0 + m13 + v4;
+  v1 = v1 + m11 + v5;
+  v2 = v2 + m10 + v6;
   v3 = v3 + m8 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 8);
+  v13 = rotr<u32>(v13 ^ v1, 8);
+  v14 = rotr<u32>(v14 ^ v2, 8);
   v15 = rotr<u32>(v15 ^ v3, 8);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 7);
+  v5 = rotr<u32>(v5 ^ v9, 7);
+  v6 = rotr<u32>(v6 ^ v10, 7);
   v7 = rotr<u32>(v7 ^ v11, 7);
   v0 = v0 + m7 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 16);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 12);
-  v0 = v0 + m2 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 8);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 7);
   v1 = v1 + m5 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 16);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 12);
-  v1 = v1 + m3 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 8);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 7);
   v2 = v2 + m0 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 16);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 12);
-  v2 = v2 + m1 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 8);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 7);
   v3 = v3 + m6 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 16);
+  v12 = rotr<u32>(v12 ^ v1, 16);
+  v13 = rotr<u32>(v13 ^ v2, 16);
   v14 = rotr<u32>(v14 ^ v3, 16);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 12);
+  v6 = rotr<u32>(v6 ^ v11, 12);
+  v7 = rotr<u32>(v7 ^ v8, 12);
   v4 = rotr<u32>(v4 ^ v9, 12);
+  v0 = v0 + m2 + v5;
+  v1 = v1 + m3 + v6;
+  v2 = v2 + m1 + v7;
   v3 = v3 + m4 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 8);
+  v12 = rotr<u32>(v12 ^ v1, 8);
+  v13 = rotr<u32>(v13 ^ v2, 8);
   v14 = rotr<u32>(v14 ^ v3, 8);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 7);
+  v6 = rotr<u32>(v6 ^ v11, 7);
+  v7 = rotr<u32>(v7 ^ v8, 7);
   v4 = rotr<u32>(v4 ^ v9, 7);
   v0 = v0 + m9 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 16);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 12);
-  v0 = v0 + m14 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 8);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 7);
   v1 = v1 + m11 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 16);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 12);
-  v1 = v1 + m5 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 8);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 7);
   v2 = v2 + m8 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 16);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 12);
-  v2 = v2 + m12 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 8);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 7);
   v3 = v3 + m15 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 16);
+  v13 = rotr<u32>(v13 ^ v1, 16);
+  v14 = rotr<u32>(v14 ^ v2, 16);
   v15 = rotr<u32>(v15 ^ v3, 16);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 12);
+  v5 = rotr<u32>(v5 ^ v9, 12);
+  v6 = rotr<u32>(v6 ^ v10, 12);
   v7 = rotr<u32>(v7 ^ v11, 12);
+  v0 = v0 + m14 + v4;
+  v1 = v1 + m5 + v5;
+  v2 = v2 + m12 + v6;
   v3 = v3 + m1 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 8);
+  v13 = rotr<u32>(v13 ^ v1, 8);
+  v14 = rotr<u32>(v14 ^ v2, 8);
   v15 = rotr<u32>(v15 ^ v3, 8);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 7);
+  v5 = rotr<u32>(v5 ^ v9, 7);
+  v6 = rotr<u32>(v6 ^ v10, 7);
   v7 = rotr<u32>(v7 ^ v11, 7);
   v0 = v0 + m13 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 16);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 12);
-  v0 = v0 + m3 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 8);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 7);
   v1 = v1 + m0 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 16);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 12);
-  v1 = v1 + m10 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 8);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 7);
   v2 = v2 + m2 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 16);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 12);
-  v2 = v2 + m6 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 8);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 7);
   v3 = v3 + m4 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 16);
+  v12 = rotr<u32>(v12 ^ v1, 16);
+  v13 = rotr<u32>(v13 ^ v2, 16);
   v14 = rotr<u32>(v14 ^ v3, 16);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 12);
+  v6 = rotr<u32>(v6 ^ v11, 12);
+  v7 = rotr<u32>(v7 ^ v8, 12);
   v4 = rotr<u32>(v4 ^ v9, 12);
+  v0 = v0 + m3 + v5;
+  v1 = v1 + m10 + v6;
+  v2 = v2 + m6 + v7;
   v3 = v3 + m7 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 8);
+  v12 = rotr<u32>(v12 ^ v1, 8);
+  v13 = rotr<u32>(v13 ^ v2, 8);
   v14 = rotr<u32>(v14 ^ v3, 8);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 7);
+  v6 = rotr<u32>(v6 ^ v11, 7);
+  v7 = rotr<u32>(v7 ^ v8, 7);
   v4 = rotr<u32>(v4 ^ v9, 7);
   v0 = v0 + m11 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 16);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 12);
-  v0 = v0 + m15 + v4;
-  v12 = rotr<u32>(v12 ^ v0, 8);
-  v8 = v8 + v12;
-  v4 = rotr<u32>(v4 ^ v8, 7);
   v1 = v1 + m5 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 16);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 12);
-  v1 = v1 + m0 + v5;
-  v13 = rotr<u32>(v13 ^ v1, 8);
-  v9 = v9 + v13;
-  v5 = rotr<u32>(v5 ^ v9, 7);
   v2 = v2 + m1 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 16);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 12);
-  v2 = v2 + m9 + v6;
-  v14 = rotr<u32>(v14 ^ v2, 8);
-  v10 = v10 + v14;
-  v6 = rotr<u32>(v6 ^ v10, 7);
   v3 = v3 + m8 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 16);
+  v13 = rotr<u32>(v13 ^ v1, 16);
+  v14 = rotr<u32>(v14 ^ v2, 16);
   v15 = rotr<u32>(v15 ^ v3, 16);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 12);
+  v5 = rotr<u32>(v5 ^ v9, 12);
+  v6 = rotr<u32>(v6 ^ v10, 12);
   v7 = rotr<u32>(v7 ^ v11, 12);
+  v0 = v0 + m15 + v4;
+  v1 = v1 + m0 + v5;
+  v2 = v2 + m9 + v6;
   v3 = v3 + m6 + v7;
+  v12 = rotr<u32>(v12 ^ v0, 8);
+  v13 = rotr<u32>(v13 ^ v1, 8);
+  v14 = rotr<u32>(v14 ^ v2, 8);
   v15 = rotr<u32>(v15 ^ v3, 8);
+  v8 = v8 + v12;
+  v9 = v9 + v13;
+  v10 = v10 + v14;
   v11 = v11 + v15;
+  v4 = rotr<u32>(v4 ^ v8, 7);
+  v5 = rotr<u32>(v5 ^ v9, 7);
+  v6 = rotr<u32>(v6 ^ v10, 7);
   v7 = rotr<u32>(v7 ^ v11, 7);
   v0 = v0 + m14 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 16);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 12);
-  v0 = v0 + m10 + v5;
-  v15 = rotr<u32>(v15 ^ v0, 8);
-  v10 = v10 + v15;
-  v5 = rotr<u32>(v5 ^ v10, 7);
   v1 = v1 + m2 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 16);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 12);
-  v1 = v1 + m12 + v6;
-  v12 = rotr<u32>(v12 ^ v1, 8);
-  v11 = v11 + v12;
-  v6 = rotr<u32>(v6 ^ v11, 7);
   v2 = v2 + m3 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 16);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 12);
-  v2 = v2 + m4 + v7;
-  v13 = rotr<u32>(v13 ^ v2, 8);
-  v8 = v8 + v13;
-  v7 = rotr<u32>(v7 ^ v8, 7);
   v3 = v3 + m7 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 16);
+  v12 = rotr<u32>(v12 ^ v1, 16);
+  v13 = rotr<u32>(v13 ^ v2, 16);
   v14 = rotr<u32>(v14 ^ v3, 16);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 12);
+  v6 = rotr<u32>(v6 ^ v11, 12);
+  v7 = rotr<u32>(v7 ^ v8, 12);
   v4 = rotr<u32>(v4 ^ v9, 12);
+  v0 = v0 + m10 + v5;
+  v1 = v1 + m12 + v6;
+  v2 = v2 + m4 + v7;
   v3 = v3 + m13 + v4;
+  v15 = rotr<u32>(v15 ^ v0, 8);
+  v12 = rotr<u32>(v12 ^ v1, 8);
+  v13 = rotr<u32>(v13 ^ v2, 8);
   v14 = rotr<u32>(v14 ^ v3, 8);
+  v10 = v10 + v15;
+  v11 = v11 + v12;
+  v8 = v8 + v13;
   v9 = v9 + v14;
+  v5 = rotr<u32>(v5 ^ v10, 7);
+  v6 = rotr<u32>(v6 ^ v11, 7);
+  v7 = rotr<u32>(v7 ^ v8, 7);
   v4 = rotr<u32>(v4 ^ v9, 7);
   if (wide) {
     store<u32>(out, v8 ^ h0, 32);
@@ -527,10 +527,10 @@ export function compress(
 }
 
 /**
- * Hashes four equally long inputs at once, one per i32x4 lane (BLAKE3's "hash_many"): the inputs
- * start `stride` bytes apart and are `blocks` full 64-byte blocks long. Lane k uses counter
- * `counter + k` when `step` is 1 (chunks) or `counter` when 0 (parents). The four 32-byte
- * chaining values are written contiguously at `out`, which may overlap the first input.
+ * Hashes 4 equally long inputs at once, one per i32x4 lane
+ * (BLAKE3's "hash_many"): the inputs start `stride` bytes apart and are `blocks` full 64-byte
+ * blocks long. Lane k uses counter `counter + k * step` (step 1 for chunks, 0 for parents).
+ * The 4 chaining values are written contiguously at `out`, which may overlap the input.
  */
 export function hash4(
   input: usize,
@@ -554,14 +554,15 @@ export function hash4(
   let h7 = i32x4.splat(load<i32>(key, 28));
   const rot16 = v128.load(ROT16);
   const rot8 = v128.load(ROT8);
-  const c1 = counter + step;
+  const c0 = counter;
+  const c1 = c0 + step;
   const c2 = c1 + step;
   const c3 = c2 + step;
-  let lo = i32x4.splat(<i32>counter);
+  let lo = i32x4.splat(<i32>c0);
   lo = i32x4.replace_lane(lo, 1, <i32>c1);
   lo = i32x4.replace_lane(lo, 2, <i32>c2);
   lo = i32x4.replace_lane(lo, 3, <i32>c3);
-  let hi = i32x4.splat(<i32>(counter >>> 32));
+  let hi = i32x4.splat(<i32>(c0 >>> 32));
   hi = i32x4.replace_lane(hi, 1, <i32>(c1 >>> 32));
   hi = i32x4.replace_lane(hi, 2, <i32>(c2 >>> 32));
   hi = i32x4.replace_lane(hi, 3, <i32>(c3 >>> 32));
@@ -605,6 +606,7 @@ export function hash4(
     const m13 = i64x2.shuffle(t3_0, t3_2, 1, 3);
     const m14 = i64x2.shuffle(t3_1, t3_3, 0, 2);
     const m15 = i64x2.shuffle(t3_1, t3_3, 1, 3);
+    const vflags = i32x4.splat(blockFlags);
     let v0 = h0;
     let v1 = h1;
     let v2 = h2;
@@ -620,454 +622,1742 @@ export function hash4(
     let v12 = lo;
     let v13 = hi;
     let v14 = len;
-    let v15 = i32x4.splat(blockFlags);
+    let v15 = vflags;
     v0 = i32x4.add(i32x4.add(v0, m0), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
-    v0 = i32x4.add(i32x4.add(v0, m1), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
     v1 = i32x4.add(i32x4.add(v1, m2), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
-    v1 = i32x4.add(i32x4.add(v1, m3), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
     v2 = i32x4.add(i32x4.add(v2, m4), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
-    v2 = i32x4.add(i32x4.add(v2, m5), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v3 = i32x4.add(i32x4.add(v3, m6), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v0),
+          v128.xor(v12, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v1),
+          v128.xor(v13, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v2),
+          v128.xor(v14, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v3),
+          v128.xor(v15, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 12), i32x4.shl(v128.xor(v7, v11), 20));
+    v0 = i32x4.add(i32x4.add(v0, m1), v4);
+    v1 = i32x4.add(i32x4.add(v1, m3), v5);
+    v2 = i32x4.add(i32x4.add(v2, m5), v6);
     v3 = i32x4.add(i32x4.add(v3, m7), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v0), 8), i32x4.shl(v128.xor(v12, v0), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v1), 8), i32x4.shl(v128.xor(v13, v1), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v2), 8), i32x4.shl(v128.xor(v14, v2), 24));
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v3), 8), i32x4.shl(v128.xor(v15, v3), 24));
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 7), i32x4.shl(v128.xor(v7, v11), 25));
     v0 = i32x4.add(i32x4.add(v0, m8), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
-    v0 = i32x4.add(i32x4.add(v0, m9), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
     v1 = i32x4.add(i32x4.add(v1, m10), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
-    v1 = i32x4.add(i32x4.add(v1, m11), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
     v2 = i32x4.add(i32x4.add(v2, m12), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
-    v2 = i32x4.add(i32x4.add(v2, m13), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v3 = i32x4.add(i32x4.add(v3, m14), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v0),
+          v128.xor(v15, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v1),
+          v128.xor(v12, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v2),
+          v128.xor(v13, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v3),
+          v128.xor(v14, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 12), i32x4.shl(v128.xor(v4, v9), 20));
+    v0 = i32x4.add(i32x4.add(v0, m9), v5);
+    v1 = i32x4.add(i32x4.add(v1, m11), v6);
+    v2 = i32x4.add(i32x4.add(v2, m13), v7);
     v3 = i32x4.add(i32x4.add(v3, m15), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v0), 8), i32x4.shl(v128.xor(v15, v0), 24));
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v1), 8), i32x4.shl(v128.xor(v12, v1), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v2), 8), i32x4.shl(v128.xor(v13, v2), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v3), 8), i32x4.shl(v128.xor(v14, v3), 24));
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 7), i32x4.shl(v128.xor(v4, v9), 25));
     v0 = i32x4.add(i32x4.add(v0, m2), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
-    v0 = i32x4.add(i32x4.add(v0, m6), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
     v1 = i32x4.add(i32x4.add(v1, m3), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
-    v1 = i32x4.add(i32x4.add(v1, m10), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
     v2 = i32x4.add(i32x4.add(v2, m7), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
-    v2 = i32x4.add(i32x4.add(v2, m0), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v3 = i32x4.add(i32x4.add(v3, m4), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v0),
+          v128.xor(v12, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v1),
+          v128.xor(v13, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v2),
+          v128.xor(v14, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v3),
+          v128.xor(v15, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 12), i32x4.shl(v128.xor(v7, v11), 20));
+    v0 = i32x4.add(i32x4.add(v0, m6), v4);
+    v1 = i32x4.add(i32x4.add(v1, m10), v5);
+    v2 = i32x4.add(i32x4.add(v2, m0), v6);
     v3 = i32x4.add(i32x4.add(v3, m13), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v0), 8), i32x4.shl(v128.xor(v12, v0), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v1), 8), i32x4.shl(v128.xor(v13, v1), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v2), 8), i32x4.shl(v128.xor(v14, v2), 24));
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v3), 8), i32x4.shl(v128.xor(v15, v3), 24));
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 7), i32x4.shl(v128.xor(v7, v11), 25));
     v0 = i32x4.add(i32x4.add(v0, m1), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
-    v0 = i32x4.add(i32x4.add(v0, m11), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
     v1 = i32x4.add(i32x4.add(v1, m12), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
-    v1 = i32x4.add(i32x4.add(v1, m5), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
     v2 = i32x4.add(i32x4.add(v2, m9), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
-    v2 = i32x4.add(i32x4.add(v2, m14), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v3 = i32x4.add(i32x4.add(v3, m15), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v0),
+          v128.xor(v15, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v1),
+          v128.xor(v12, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v2),
+          v128.xor(v13, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v3),
+          v128.xor(v14, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 12), i32x4.shl(v128.xor(v4, v9), 20));
+    v0 = i32x4.add(i32x4.add(v0, m11), v5);
+    v1 = i32x4.add(i32x4.add(v1, m5), v6);
+    v2 = i32x4.add(i32x4.add(v2, m14), v7);
     v3 = i32x4.add(i32x4.add(v3, m8), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v0), 8), i32x4.shl(v128.xor(v15, v0), 24));
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v1), 8), i32x4.shl(v128.xor(v12, v1), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v2), 8), i32x4.shl(v128.xor(v13, v2), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v3), 8), i32x4.shl(v128.xor(v14, v3), 24));
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 7), i32x4.shl(v128.xor(v4, v9), 25));
     v0 = i32x4.add(i32x4.add(v0, m3), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
-    v0 = i32x4.add(i32x4.add(v0, m4), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
     v1 = i32x4.add(i32x4.add(v1, m10), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
-    v1 = i32x4.add(i32x4.add(v1, m12), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
     v2 = i32x4.add(i32x4.add(v2, m13), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
-    v2 = i32x4.add(i32x4.add(v2, m2), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v3 = i32x4.add(i32x4.add(v3, m7), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v0),
+          v128.xor(v12, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v1),
+          v128.xor(v13, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v2),
+          v128.xor(v14, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v3),
+          v128.xor(v15, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 12), i32x4.shl(v128.xor(v7, v11), 20));
+    v0 = i32x4.add(i32x4.add(v0, m4), v4);
+    v1 = i32x4.add(i32x4.add(v1, m12), v5);
+    v2 = i32x4.add(i32x4.add(v2, m2), v6);
     v3 = i32x4.add(i32x4.add(v3, m14), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v0), 8), i32x4.shl(v128.xor(v12, v0), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v1), 8), i32x4.shl(v128.xor(v13, v1), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v2), 8), i32x4.shl(v128.xor(v14, v2), 24));
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v3), 8), i32x4.shl(v128.xor(v15, v3), 24));
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 7), i32x4.shl(v128.xor(v7, v11), 25));
     v0 = i32x4.add(i32x4.add(v0, m6), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
-    v0 = i32x4.add(i32x4.add(v0, m5), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
     v1 = i32x4.add(i32x4.add(v1, m9), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
-    v1 = i32x4.add(i32x4.add(v1, m0), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
     v2 = i32x4.add(i32x4.add(v2, m11), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
-    v2 = i32x4.add(i32x4.add(v2, m15), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v3 = i32x4.add(i32x4.add(v3, m8), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v0),
+          v128.xor(v15, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v1),
+          v128.xor(v12, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v2),
+          v128.xor(v13, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v3),
+          v128.xor(v14, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 12), i32x4.shl(v128.xor(v4, v9), 20));
+    v0 = i32x4.add(i32x4.add(v0, m5), v5);
+    v1 = i32x4.add(i32x4.add(v1, m0), v6);
+    v2 = i32x4.add(i32x4.add(v2, m15), v7);
     v3 = i32x4.add(i32x4.add(v3, m1), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v0), 8), i32x4.shl(v128.xor(v15, v0), 24));
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v1), 8), i32x4.shl(v128.xor(v12, v1), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v2), 8), i32x4.shl(v128.xor(v13, v2), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v3), 8), i32x4.shl(v128.xor(v14, v3), 24));
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 7), i32x4.shl(v128.xor(v4, v9), 25));
     v0 = i32x4.add(i32x4.add(v0, m10), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
-    v0 = i32x4.add(i32x4.add(v0, m7), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
     v1 = i32x4.add(i32x4.add(v1, m12), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
-    v1 = i32x4.add(i32x4.add(v1, m9), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
     v2 = i32x4.add(i32x4.add(v2, m14), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
-    v2 = i32x4.add(i32x4.add(v2, m3), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v3 = i32x4.add(i32x4.add(v3, m13), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v0),
+          v128.xor(v12, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v1),
+          v128.xor(v13, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v2),
+          v128.xor(v14, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v3),
+          v128.xor(v15, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 12), i32x4.shl(v128.xor(v7, v11), 20));
+    v0 = i32x4.add(i32x4.add(v0, m7), v4);
+    v1 = i32x4.add(i32x4.add(v1, m9), v5);
+    v2 = i32x4.add(i32x4.add(v2, m3), v6);
     v3 = i32x4.add(i32x4.add(v3, m15), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v0), 8), i32x4.shl(v128.xor(v12, v0), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v1), 8), i32x4.shl(v128.xor(v13, v1), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v2), 8), i32x4.shl(v128.xor(v14, v2), 24));
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v3), 8), i32x4.shl(v128.xor(v15, v3), 24));
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 7), i32x4.shl(v128.xor(v7, v11), 25));
     v0 = i32x4.add(i32x4.add(v0, m4), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
-    v0 = i32x4.add(i32x4.add(v0, m0), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
     v1 = i32x4.add(i32x4.add(v1, m11), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
-    v1 = i32x4.add(i32x4.add(v1, m2), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
     v2 = i32x4.add(i32x4.add(v2, m5), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
-    v2 = i32x4.add(i32x4.add(v2, m8), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v3 = i32x4.add(i32x4.add(v3, m1), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v0),
+          v128.xor(v15, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v1),
+          v128.xor(v12, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v2),
+          v128.xor(v13, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v3),
+          v128.xor(v14, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 12), i32x4.shl(v128.xor(v4, v9), 20));
+    v0 = i32x4.add(i32x4.add(v0, m0), v5);
+    v1 = i32x4.add(i32x4.add(v1, m2), v6);
+    v2 = i32x4.add(i32x4.add(v2, m8), v7);
     v3 = i32x4.add(i32x4.add(v3, m6), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v0), 8), i32x4.shl(v128.xor(v15, v0), 24));
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v1), 8), i32x4.shl(v128.xor(v12, v1), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v2), 8), i32x4.shl(v128.xor(v13, v2), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v3), 8), i32x4.shl(v128.xor(v14, v3), 24));
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 7), i32x4.shl(v128.xor(v4, v9), 25));
     v0 = i32x4.add(i32x4.add(v0, m12), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
-    v0 = i32x4.add(i32x4.add(v0, m13), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
     v1 = i32x4.add(i32x4.add(v1, m9), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
-    v1 = i32x4.add(i32x4.add(v1, m11), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
     v2 = i32x4.add(i32x4.add(v2, m15), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
-    v2 = i32x4.add(i32x4.add(v2, m10), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v3 = i32x4.add(i32x4.add(v3, m14), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v0),
+          v128.xor(v12, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v1),
+          v128.xor(v13, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v2),
+          v128.xor(v14, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v3),
+          v128.xor(v15, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 12), i32x4.shl(v128.xor(v7, v11), 20));
+    v0 = i32x4.add(i32x4.add(v0, m13), v4);
+    v1 = i32x4.add(i32x4.add(v1, m11), v5);
+    v2 = i32x4.add(i32x4.add(v2, m10), v6);
     v3 = i32x4.add(i32x4.add(v3, m8), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v0), 8), i32x4.shl(v128.xor(v12, v0), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v1), 8), i32x4.shl(v128.xor(v13, v1), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v2), 8), i32x4.shl(v128.xor(v14, v2), 24));
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v3), 8), i32x4.shl(v128.xor(v15, v3), 24));
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 7), i32x4.shl(v128.xor(v7, v11), 25));
     v0 = i32x4.add(i32x4.add(v0, m7), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
-    v0 = i32x4.add(i32x4.add(v0, m2), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
     v1 = i32x4.add(i32x4.add(v1, m5), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
-    v1 = i32x4.add(i32x4.add(v1, m3), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
     v2 = i32x4.add(i32x4.add(v2, m0), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
-    v2 = i32x4.add(i32x4.add(v2, m1), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v3 = i32x4.add(i32x4.add(v3, m6), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v0),
+          v128.xor(v15, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v1),
+          v128.xor(v12, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v2),
+          v128.xor(v13, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v3),
+          v128.xor(v14, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 12), i32x4.shl(v128.xor(v4, v9), 20));
+    v0 = i32x4.add(i32x4.add(v0, m2), v5);
+    v1 = i32x4.add(i32x4.add(v1, m3), v6);
+    v2 = i32x4.add(i32x4.add(v2, m1), v7);
     v3 = i32x4.add(i32x4.add(v3, m4), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v0), 8), i32x4.shl(v128.xor(v15, v0), 24));
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v1), 8), i32x4.shl(v128.xor(v12, v1), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v2), 8), i32x4.shl(v128.xor(v13, v2), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v3), 8), i32x4.shl(v128.xor(v14, v3), 24));
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 7), i32x4.shl(v128.xor(v4, v9), 25));
     v0 = i32x4.add(i32x4.add(v0, m9), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
-    v0 = i32x4.add(i32x4.add(v0, m14), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
     v1 = i32x4.add(i32x4.add(v1, m11), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
-    v1 = i32x4.add(i32x4.add(v1, m5), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
     v2 = i32x4.add(i32x4.add(v2, m8), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
-    v2 = i32x4.add(i32x4.add(v2, m12), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v3 = i32x4.add(i32x4.add(v3, m15), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v0),
+          v128.xor(v12, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v1),
+          v128.xor(v13, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v2),
+          v128.xor(v14, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v3),
+          v128.xor(v15, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 12), i32x4.shl(v128.xor(v7, v11), 20));
+    v0 = i32x4.add(i32x4.add(v0, m14), v4);
+    v1 = i32x4.add(i32x4.add(v1, m5), v5);
+    v2 = i32x4.add(i32x4.add(v2, m12), v6);
     v3 = i32x4.add(i32x4.add(v3, m1), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v0), 8), i32x4.shl(v128.xor(v12, v0), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v1), 8), i32x4.shl(v128.xor(v13, v1), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v2), 8), i32x4.shl(v128.xor(v14, v2), 24));
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v3), 8), i32x4.shl(v128.xor(v15, v3), 24));
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 7), i32x4.shl(v128.xor(v7, v11), 25));
     v0 = i32x4.add(i32x4.add(v0, m13), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
-    v0 = i32x4.add(i32x4.add(v0, m3), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
     v1 = i32x4.add(i32x4.add(v1, m0), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
-    v1 = i32x4.add(i32x4.add(v1, m10), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
     v2 = i32x4.add(i32x4.add(v2, m2), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
-    v2 = i32x4.add(i32x4.add(v2, m6), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v3 = i32x4.add(i32x4.add(v3, m4), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v0),
+          v128.xor(v15, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v1),
+          v128.xor(v12, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v2),
+          v128.xor(v13, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v3),
+          v128.xor(v14, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 12), i32x4.shl(v128.xor(v4, v9), 20));
+    v0 = i32x4.add(i32x4.add(v0, m3), v5);
+    v1 = i32x4.add(i32x4.add(v1, m10), v6);
+    v2 = i32x4.add(i32x4.add(v2, m6), v7);
     v3 = i32x4.add(i32x4.add(v3, m7), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v0), 8), i32x4.shl(v128.xor(v15, v0), 24));
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v1), 8), i32x4.shl(v128.xor(v12, v1), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v2), 8), i32x4.shl(v128.xor(v13, v2), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v3), 8), i32x4.shl(v128.xor(v14, v3), 24));
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 7), i32x4.shl(v128.xor(v4, v9), 25));
     v0 = i32x4.add(i32x4.add(v0, m11), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
-    v0 = i32x4.add(i32x4.add(v0, m15), v4);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8);
-    v8 = i32x4.add(v8, v12);
-    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
     v1 = i32x4.add(i32x4.add(v1, m5), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
-    v1 = i32x4.add(i32x4.add(v1, m0), v5);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8);
-    v9 = i32x4.add(v9, v13);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
     v2 = i32x4.add(i32x4.add(v2, m1), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
-    v2 = i32x4.add(i32x4.add(v2, m9), v6);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8);
-    v10 = i32x4.add(v10, v14);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v3 = i32x4.add(i32x4.add(v3, m8), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v0),
+          v128.xor(v12, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v1),
+          v128.xor(v13, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v2),
+          v128.xor(v14, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v3),
+          v128.xor(v15, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 12), i32x4.shl(v128.xor(v4, v8), 20));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 12), i32x4.shl(v128.xor(v5, v9), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 12), i32x4.shl(v128.xor(v6, v10), 20));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 12), i32x4.shl(v128.xor(v7, v11), 20));
+    v0 = i32x4.add(i32x4.add(v0, m15), v4);
+    v1 = i32x4.add(i32x4.add(v1, m0), v5);
+    v2 = i32x4.add(i32x4.add(v2, m9), v6);
     v3 = i32x4.add(i32x4.add(v3, m6), v7);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8);
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v0), 8), i32x4.shl(v128.xor(v12, v0), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v1), 8), i32x4.shl(v128.xor(v13, v1), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v2), 8), i32x4.shl(v128.xor(v14, v2), 24));
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v3), 8), i32x4.shl(v128.xor(v15, v3), 24));
+    v8 = i32x4.add(v8, v12);
+    v9 = i32x4.add(v9, v13);
+    v10 = i32x4.add(v10, v14);
     v11 = i32x4.add(v11, v15);
+    v4 = v128.or(i32x4.shr_u(v128.xor(v4, v8), 7), i32x4.shl(v128.xor(v4, v8), 25));
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v9), 7), i32x4.shl(v128.xor(v5, v9), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v10), 7), i32x4.shl(v128.xor(v6, v10), 25));
     v7 = v128.or(i32x4.shr_u(v128.xor(v7, v11), 7), i32x4.shl(v128.xor(v7, v11), 25));
     v0 = i32x4.add(i32x4.add(v0, m14), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
-    v0 = i32x4.add(i32x4.add(v0, m10), v5);
-    v15 = i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8);
-    v10 = i32x4.add(v10, v15);
-    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
     v1 = i32x4.add(i32x4.add(v1, m2), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
-    v1 = i32x4.add(i32x4.add(v1, m12), v6);
-    v12 = i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8);
-    v11 = i32x4.add(v11, v12);
-    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
     v2 = i32x4.add(i32x4.add(v2, m3), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
-    v2 = i32x4.add(i32x4.add(v2, m4), v7);
-    v13 = i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8);
-    v8 = i32x4.add(v8, v13);
-    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v3 = i32x4.add(i32x4.add(v3, m7), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(v15, v0),
+          v128.xor(v15, v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(v12, v1),
+          v128.xor(v12, v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(v13, v2),
+          v128.xor(v13, v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(v14, v3),
+          v128.xor(v14, v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 12), i32x4.shl(v128.xor(v5, v10), 20));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 12), i32x4.shl(v128.xor(v6, v11), 20));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 12), i32x4.shl(v128.xor(v7, v8), 20));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 12), i32x4.shl(v128.xor(v4, v9), 20));
+    v0 = i32x4.add(i32x4.add(v0, m10), v5);
+    v1 = i32x4.add(i32x4.add(v1, m12), v6);
+    v2 = i32x4.add(i32x4.add(v2, m4), v7);
     v3 = i32x4.add(i32x4.add(v3, m13), v4);
-    v14 = i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8);
+    v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v15, v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v15, v0), 8), i32x4.shl(v128.xor(v15, v0), 24));
+    v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v12, v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v12, v1), 8), i32x4.shl(v128.xor(v12, v1), 24));
+    v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v13, v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v13, v2), 8), i32x4.shl(v128.xor(v13, v2), 24));
+    v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(v14, v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(v14, v3), 8), i32x4.shl(v128.xor(v14, v3), 24));
+    v10 = i32x4.add(v10, v15);
+    v11 = i32x4.add(v11, v12);
+    v8 = i32x4.add(v8, v13);
     v9 = i32x4.add(v9, v14);
+    v5 = v128.or(i32x4.shr_u(v128.xor(v5, v10), 7), i32x4.shl(v128.xor(v5, v10), 25));
+    v6 = v128.or(i32x4.shr_u(v128.xor(v6, v11), 7), i32x4.shl(v128.xor(v6, v11), 25));
+    v7 = v128.or(i32x4.shr_u(v128.xor(v7, v8), 7), i32x4.shl(v128.xor(v7, v8), 25));
     v4 = v128.or(i32x4.shr_u(v128.xor(v4, v9), 7), i32x4.shl(v128.xor(v4, v9), 25));
     h0 = v128.xor(v0, v8);
     h1 = v128.xor(v1, v9);
@@ -1103,4 +2393,4049 @@ export function hash4(
   v128.store(out, o1_1, 48);
   v128.store(out, o1_2, 80);
   v128.store(out, o1_3, 112);
+}
+
+/**
+ * Hashes 8 equally long inputs at once, one per i32x4 lane (2 interleaved groups of 4)
+ * (BLAKE3's "hash_many"): the inputs start `stride` bytes apart and are `blocks` full 64-byte
+ * blocks long. Lane k uses counter `counter + k * step` (step 1 for chunks, 0 for parents).
+ * The 8 chaining values are written contiguously at `out`, which may overlap the input.
+ */
+export function hash8(
+  input: usize,
+  stride: usize,
+  blocks: i32,
+  key: usize,
+  counter: u64,
+  step: u64,
+  flags: u32,
+  flagsStart: u32,
+  flagsEnd: u32,
+  out: usize,
+): void {
+  let g0_h0 = i32x4.splat(load<i32>(key, 0));
+  let g0_h1 = i32x4.splat(load<i32>(key, 4));
+  let g0_h2 = i32x4.splat(load<i32>(key, 8));
+  let g0_h3 = i32x4.splat(load<i32>(key, 12));
+  let g0_h4 = i32x4.splat(load<i32>(key, 16));
+  let g0_h5 = i32x4.splat(load<i32>(key, 20));
+  let g0_h6 = i32x4.splat(load<i32>(key, 24));
+  let g0_h7 = i32x4.splat(load<i32>(key, 28));
+  let g1_h0 = i32x4.splat(load<i32>(key, 0));
+  let g1_h1 = i32x4.splat(load<i32>(key, 4));
+  let g1_h2 = i32x4.splat(load<i32>(key, 8));
+  let g1_h3 = i32x4.splat(load<i32>(key, 12));
+  let g1_h4 = i32x4.splat(load<i32>(key, 16));
+  let g1_h5 = i32x4.splat(load<i32>(key, 20));
+  let g1_h6 = i32x4.splat(load<i32>(key, 24));
+  let g1_h7 = i32x4.splat(load<i32>(key, 28));
+  const rot16 = v128.load(ROT16);
+  const rot8 = v128.load(ROT8);
+  const c0 = counter;
+  const c1 = c0 + step;
+  const c2 = c1 + step;
+  const c3 = c2 + step;
+  const c4 = c3 + step;
+  const c5 = c4 + step;
+  const c6 = c5 + step;
+  const c7 = c6 + step;
+  let g0_lo = i32x4.splat(<i32>c0);
+  g0_lo = i32x4.replace_lane(g0_lo, 1, <i32>c1);
+  g0_lo = i32x4.replace_lane(g0_lo, 2, <i32>c2);
+  g0_lo = i32x4.replace_lane(g0_lo, 3, <i32>c3);
+  let g0_hi = i32x4.splat(<i32>(c0 >>> 32));
+  g0_hi = i32x4.replace_lane(g0_hi, 1, <i32>(c1 >>> 32));
+  g0_hi = i32x4.replace_lane(g0_hi, 2, <i32>(c2 >>> 32));
+  g0_hi = i32x4.replace_lane(g0_hi, 3, <i32>(c3 >>> 32));
+  let g1_lo = i32x4.splat(<i32>c4);
+  g1_lo = i32x4.replace_lane(g1_lo, 1, <i32>c5);
+  g1_lo = i32x4.replace_lane(g1_lo, 2, <i32>c6);
+  g1_lo = i32x4.replace_lane(g1_lo, 3, <i32>c7);
+  let g1_hi = i32x4.splat(<i32>(c4 >>> 32));
+  g1_hi = i32x4.replace_lane(g1_hi, 1, <i32>(c5 >>> 32));
+  g1_hi = i32x4.replace_lane(g1_hi, 2, <i32>(c6 >>> 32));
+  g1_hi = i32x4.replace_lane(g1_hi, 3, <i32>(c7 >>> 32));
+  const len = i32x4.splat(64);
+  let blockFlags = flags | flagsStart;
+  for (let b = 0; b < blocks; b++) {
+    if (b === blocks - 1) blockFlags |= flagsEnd;
+    const p0 = input + ((<usize>b) << 6);
+    const p1 = p0 + stride;
+    const p2 = p1 + stride;
+    const p3 = p2 + stride;
+    const p4 = p3 + stride;
+    const p5 = p4 + stride;
+    const p6 = p5 + stride;
+    const p7 = p6 + stride;
+    const g0_t0_0 = i32x4.shuffle(v128.load(p0, 0), v128.load(p1, 0), 0, 4, 1, 5);
+    const g0_t0_1 = i32x4.shuffle(v128.load(p0, 0), v128.load(p1, 0), 2, 6, 3, 7);
+    const g0_t0_2 = i32x4.shuffle(v128.load(p2, 0), v128.load(p3, 0), 0, 4, 1, 5);
+    const g0_t0_3 = i32x4.shuffle(v128.load(p2, 0), v128.load(p3, 0), 2, 6, 3, 7);
+    const g0_m0 = i64x2.shuffle(g0_t0_0, g0_t0_2, 0, 2);
+    const g0_m1 = i64x2.shuffle(g0_t0_0, g0_t0_2, 1, 3);
+    const g0_m2 = i64x2.shuffle(g0_t0_1, g0_t0_3, 0, 2);
+    const g0_m3 = i64x2.shuffle(g0_t0_1, g0_t0_3, 1, 3);
+    const g0_t1_0 = i32x4.shuffle(v128.load(p0, 16), v128.load(p1, 16), 0, 4, 1, 5);
+    const g0_t1_1 = i32x4.shuffle(v128.load(p0, 16), v128.load(p1, 16), 2, 6, 3, 7);
+    const g0_t1_2 = i32x4.shuffle(v128.load(p2, 16), v128.load(p3, 16), 0, 4, 1, 5);
+    const g0_t1_3 = i32x4.shuffle(v128.load(p2, 16), v128.load(p3, 16), 2, 6, 3, 7);
+    const g0_m4 = i64x2.shuffle(g0_t1_0, g0_t1_2, 0, 2);
+    const g0_m5 = i64x2.shuffle(g0_t1_0, g0_t1_2, 1, 3);
+    const g0_m6 = i64x2.shuffle(g0_t1_1, g0_t1_3, 0, 2);
+    const g0_m7 = i64x2.shuffle(g0_t1_1, g0_t1_3, 1, 3);
+    const g0_t2_0 = i32x4.shuffle(v128.load(p0, 32), v128.load(p1, 32), 0, 4, 1, 5);
+    const g0_t2_1 = i32x4.shuffle(v128.load(p0, 32), v128.load(p1, 32), 2, 6, 3, 7);
+    const g0_t2_2 = i32x4.shuffle(v128.load(p2, 32), v128.load(p3, 32), 0, 4, 1, 5);
+    const g0_t2_3 = i32x4.shuffle(v128.load(p2, 32), v128.load(p3, 32), 2, 6, 3, 7);
+    const g0_m8 = i64x2.shuffle(g0_t2_0, g0_t2_2, 0, 2);
+    const g0_m9 = i64x2.shuffle(g0_t2_0, g0_t2_2, 1, 3);
+    const g0_m10 = i64x2.shuffle(g0_t2_1, g0_t2_3, 0, 2);
+    const g0_m11 = i64x2.shuffle(g0_t2_1, g0_t2_3, 1, 3);
+    const g0_t3_0 = i32x4.shuffle(v128.load(p0, 48), v128.load(p1, 48), 0, 4, 1, 5);
+    const g0_t3_1 = i32x4.shuffle(v128.load(p0, 48), v128.load(p1, 48), 2, 6, 3, 7);
+    const g0_t3_2 = i32x4.shuffle(v128.load(p2, 48), v128.load(p3, 48), 0, 4, 1, 5);
+    const g0_t3_3 = i32x4.shuffle(v128.load(p2, 48), v128.load(p3, 48), 2, 6, 3, 7);
+    const g0_m12 = i64x2.shuffle(g0_t3_0, g0_t3_2, 0, 2);
+    const g0_m13 = i64x2.shuffle(g0_t3_0, g0_t3_2, 1, 3);
+    const g0_m14 = i64x2.shuffle(g0_t3_1, g0_t3_3, 0, 2);
+    const g0_m15 = i64x2.shuffle(g0_t3_1, g0_t3_3, 1, 3);
+    const g1_t0_0 = i32x4.shuffle(v128.load(p4, 0), v128.load(p5, 0), 0, 4, 1, 5);
+    const g1_t0_1 = i32x4.shuffle(v128.load(p4, 0), v128.load(p5, 0), 2, 6, 3, 7);
+    const g1_t0_2 = i32x4.shuffle(v128.load(p6, 0), v128.load(p7, 0), 0, 4, 1, 5);
+    const g1_t0_3 = i32x4.shuffle(v128.load(p6, 0), v128.load(p7, 0), 2, 6, 3, 7);
+    const g1_m0 = i64x2.shuffle(g1_t0_0, g1_t0_2, 0, 2);
+    const g1_m1 = i64x2.shuffle(g1_t0_0, g1_t0_2, 1, 3);
+    const g1_m2 = i64x2.shuffle(g1_t0_1, g1_t0_3, 0, 2);
+    const g1_m3 = i64x2.shuffle(g1_t0_1, g1_t0_3, 1, 3);
+    const g1_t1_0 = i32x4.shuffle(v128.load(p4, 16), v128.load(p5, 16), 0, 4, 1, 5);
+    const g1_t1_1 = i32x4.shuffle(v128.load(p4, 16), v128.load(p5, 16), 2, 6, 3, 7);
+    const g1_t1_2 = i32x4.shuffle(v128.load(p6, 16), v128.load(p7, 16), 0, 4, 1, 5);
+    const g1_t1_3 = i32x4.shuffle(v128.load(p6, 16), v128.load(p7, 16), 2, 6, 3, 7);
+    const g1_m4 = i64x2.shuffle(g1_t1_0, g1_t1_2, 0, 2);
+    const g1_m5 = i64x2.shuffle(g1_t1_0, g1_t1_2, 1, 3);
+    const g1_m6 = i64x2.shuffle(g1_t1_1, g1_t1_3, 0, 2);
+    const g1_m7 = i64x2.shuffle(g1_t1_1, g1_t1_3, 1, 3);
+    const g1_t2_0 = i32x4.shuffle(v128.load(p4, 32), v128.load(p5, 32), 0, 4, 1, 5);
+    const g1_t2_1 = i32x4.shuffle(v128.load(p4, 32), v128.load(p5, 32), 2, 6, 3, 7);
+    const g1_t2_2 = i32x4.shuffle(v128.load(p6, 32), v128.load(p7, 32), 0, 4, 1, 5);
+    const g1_t2_3 = i32x4.shuffle(v128.load(p6, 32), v128.load(p7, 32), 2, 6, 3, 7);
+    const g1_m8 = i64x2.shuffle(g1_t2_0, g1_t2_2, 0, 2);
+    const g1_m9 = i64x2.shuffle(g1_t2_0, g1_t2_2, 1, 3);
+    const g1_m10 = i64x2.shuffle(g1_t2_1, g1_t2_3, 0, 2);
+    const g1_m11 = i64x2.shuffle(g1_t2_1, g1_t2_3, 1, 3);
+    const g1_t3_0 = i32x4.shuffle(v128.load(p4, 48), v128.load(p5, 48), 0, 4, 1, 5);
+    const g1_t3_1 = i32x4.shuffle(v128.load(p4, 48), v128.load(p5, 48), 2, 6, 3, 7);
+    const g1_t3_2 = i32x4.shuffle(v128.load(p6, 48), v128.load(p7, 48), 0, 4, 1, 5);
+    const g1_t3_3 = i32x4.shuffle(v128.load(p6, 48), v128.load(p7, 48), 2, 6, 3, 7);
+    const g1_m12 = i64x2.shuffle(g1_t3_0, g1_t3_2, 0, 2);
+    const g1_m13 = i64x2.shuffle(g1_t3_0, g1_t3_2, 1, 3);
+    const g1_m14 = i64x2.shuffle(g1_t3_1, g1_t3_3, 0, 2);
+    const g1_m15 = i64x2.shuffle(g1_t3_1, g1_t3_3, 1, 3);
+    const vflags = i32x4.splat(blockFlags);
+    let g0_v0 = g0_h0;
+    let g0_v1 = g0_h1;
+    let g0_v2 = g0_h2;
+    let g0_v3 = g0_h3;
+    let g0_v4 = g0_h4;
+    let g0_v5 = g0_h5;
+    let g0_v6 = g0_h6;
+    let g0_v7 = g0_h7;
+    let g0_v8 = i32x4.splat(0x6a09e667);
+    let g0_v9 = i32x4.splat(0xbb67ae85);
+    let g0_v10 = i32x4.splat(0x3c6ef372);
+    let g0_v11 = i32x4.splat(0xa54ff53a);
+    let g0_v12 = g0_lo;
+    let g0_v13 = g0_hi;
+    let g0_v14 = len;
+    let g0_v15 = vflags;
+    let g1_v0 = g1_h0;
+    let g1_v1 = g1_h1;
+    let g1_v2 = g1_h2;
+    let g1_v3 = g1_h3;
+    let g1_v4 = g1_h4;
+    let g1_v5 = g1_h5;
+    let g1_v6 = g1_h6;
+    let g1_v7 = g1_h7;
+    let g1_v8 = i32x4.splat(0x6a09e667);
+    let g1_v9 = i32x4.splat(0xbb67ae85);
+    let g1_v10 = i32x4.splat(0x3c6ef372);
+    let g1_v11 = i32x4.splat(0xa54ff53a);
+    let g1_v12 = g1_lo;
+    let g1_v13 = g1_hi;
+    let g1_v14 = len;
+    let g1_v15 = vflags;
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m0), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m2), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m4), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m6), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m0), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m2), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m4), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m6), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v0),
+          v128.xor(g0_v12, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v1),
+          v128.xor(g0_v13, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v2),
+          v128.xor(g0_v14, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v3),
+          v128.xor(g0_v15, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v0),
+          v128.xor(g1_v12, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v1),
+          v128.xor(g1_v13, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v2),
+          v128.xor(g1_v14, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v3),
+          v128.xor(g1_v15, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 12), i32x4.shl(v128.xor(g0_v4, g0_v8), 20));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 12), i32x4.shl(v128.xor(g0_v5, g0_v9), 20));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 20),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 20),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 12), i32x4.shl(v128.xor(g1_v4, g1_v8), 20));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 12), i32x4.shl(v128.xor(g1_v5, g1_v9), 20));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 20),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 20),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m1), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m3), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m5), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m7), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m1), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m3), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m5), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m7), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v0), 8), i32x4.shl(v128.xor(g0_v12, g0_v0), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v1), 8), i32x4.shl(v128.xor(g0_v13, g0_v1), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v2), 8), i32x4.shl(v128.xor(g0_v14, g0_v2), 24));
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v3), 8), i32x4.shl(v128.xor(g0_v15, g0_v3), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v0), 8), i32x4.shl(v128.xor(g1_v12, g1_v0), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v1), 8), i32x4.shl(v128.xor(g1_v13, g1_v1), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v2), 8), i32x4.shl(v128.xor(g1_v14, g1_v2), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v3), 8), i32x4.shl(v128.xor(g1_v15, g1_v3), 24));
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 7), i32x4.shl(v128.xor(g0_v4, g0_v8), 25));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 7), i32x4.shl(v128.xor(g0_v5, g0_v9), 25));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 25),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 25),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 7), i32x4.shl(v128.xor(g1_v4, g1_v8), 25));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 7), i32x4.shl(v128.xor(g1_v5, g1_v9), 25));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 25),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 25),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m8), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m10), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m12), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m14), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m8), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m10), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m12), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m14), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v0),
+          v128.xor(g0_v15, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v1),
+          v128.xor(g0_v12, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v2),
+          v128.xor(g0_v13, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v3),
+          v128.xor(g0_v14, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v0),
+          v128.xor(g1_v15, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v1),
+          v128.xor(g1_v12, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v2),
+          v128.xor(g1_v13, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v3),
+          v128.xor(g1_v14, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 20),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 20),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 12), i32x4.shl(v128.xor(g0_v7, g0_v8), 20));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 12), i32x4.shl(v128.xor(g0_v4, g0_v9), 20));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 20),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 20),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 12), i32x4.shl(v128.xor(g1_v7, g1_v8), 20));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 12), i32x4.shl(v128.xor(g1_v4, g1_v9), 20));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m9), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m11), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m13), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m15), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m9), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m11), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m13), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m15), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v0), 8), i32x4.shl(v128.xor(g0_v15, g0_v0), 24));
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v1), 8), i32x4.shl(v128.xor(g0_v12, g0_v1), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v2), 8), i32x4.shl(v128.xor(g0_v13, g0_v2), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v3), 8), i32x4.shl(v128.xor(g0_v14, g0_v3), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v0), 8), i32x4.shl(v128.xor(g1_v15, g1_v0), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v1), 8), i32x4.shl(v128.xor(g1_v12, g1_v1), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v2), 8), i32x4.shl(v128.xor(g1_v13, g1_v2), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v3), 8), i32x4.shl(v128.xor(g1_v14, g1_v3), 24));
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 25),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 25),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 7), i32x4.shl(v128.xor(g0_v7, g0_v8), 25));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 7), i32x4.shl(v128.xor(g0_v4, g0_v9), 25));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 25),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 25),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 7), i32x4.shl(v128.xor(g1_v7, g1_v8), 25));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 7), i32x4.shl(v128.xor(g1_v4, g1_v9), 25));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m2), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m3), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m7), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m4), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m2), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m3), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m7), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m4), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v0),
+          v128.xor(g0_v12, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v1),
+          v128.xor(g0_v13, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v2),
+          v128.xor(g0_v14, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v3),
+          v128.xor(g0_v15, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v0),
+          v128.xor(g1_v12, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v1),
+          v128.xor(g1_v13, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v2),
+          v128.xor(g1_v14, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v3),
+          v128.xor(g1_v15, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 12), i32x4.shl(v128.xor(g0_v4, g0_v8), 20));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 12), i32x4.shl(v128.xor(g0_v5, g0_v9), 20));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 20),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 20),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 12), i32x4.shl(v128.xor(g1_v4, g1_v8), 20));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 12), i32x4.shl(v128.xor(g1_v5, g1_v9), 20));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 20),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 20),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m6), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m10), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m0), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m13), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m6), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m10), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m0), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m13), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v0), 8), i32x4.shl(v128.xor(g0_v12, g0_v0), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v1), 8), i32x4.shl(v128.xor(g0_v13, g0_v1), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v2), 8), i32x4.shl(v128.xor(g0_v14, g0_v2), 24));
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v3), 8), i32x4.shl(v128.xor(g0_v15, g0_v3), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v0), 8), i32x4.shl(v128.xor(g1_v12, g1_v0), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v1), 8), i32x4.shl(v128.xor(g1_v13, g1_v1), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v2), 8), i32x4.shl(v128.xor(g1_v14, g1_v2), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v3), 8), i32x4.shl(v128.xor(g1_v15, g1_v3), 24));
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 7), i32x4.shl(v128.xor(g0_v4, g0_v8), 25));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 7), i32x4.shl(v128.xor(g0_v5, g0_v9), 25));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 25),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 25),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 7), i32x4.shl(v128.xor(g1_v4, g1_v8), 25));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 7), i32x4.shl(v128.xor(g1_v5, g1_v9), 25));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 25),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 25),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m1), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m12), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m9), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m15), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m1), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m12), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m9), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m15), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v0),
+          v128.xor(g0_v15, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v1),
+          v128.xor(g0_v12, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v2),
+          v128.xor(g0_v13, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v3),
+          v128.xor(g0_v14, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v0),
+          v128.xor(g1_v15, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v1),
+          v128.xor(g1_v12, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v2),
+          v128.xor(g1_v13, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v3),
+          v128.xor(g1_v14, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 20),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 20),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 12), i32x4.shl(v128.xor(g0_v7, g0_v8), 20));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 12), i32x4.shl(v128.xor(g0_v4, g0_v9), 20));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 20),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 20),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 12), i32x4.shl(v128.xor(g1_v7, g1_v8), 20));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 12), i32x4.shl(v128.xor(g1_v4, g1_v9), 20));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m11), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m5), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m14), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m8), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m11), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m5), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m14), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m8), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v0), 8), i32x4.shl(v128.xor(g0_v15, g0_v0), 24));
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v1), 8), i32x4.shl(v128.xor(g0_v12, g0_v1), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v2), 8), i32x4.shl(v128.xor(g0_v13, g0_v2), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v3), 8), i32x4.shl(v128.xor(g0_v14, g0_v3), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v0), 8), i32x4.shl(v128.xor(g1_v15, g1_v0), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v1), 8), i32x4.shl(v128.xor(g1_v12, g1_v1), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v2), 8), i32x4.shl(v128.xor(g1_v13, g1_v2), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v3), 8), i32x4.shl(v128.xor(g1_v14, g1_v3), 24));
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 25),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 25),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 7), i32x4.shl(v128.xor(g0_v7, g0_v8), 25));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 7), i32x4.shl(v128.xor(g0_v4, g0_v9), 25));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 25),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 25),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 7), i32x4.shl(v128.xor(g1_v7, g1_v8), 25));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 7), i32x4.shl(v128.xor(g1_v4, g1_v9), 25));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m3), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m10), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m13), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m7), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m3), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m10), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m13), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m7), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v0),
+          v128.xor(g0_v12, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v1),
+          v128.xor(g0_v13, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v2),
+          v128.xor(g0_v14, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v3),
+          v128.xor(g0_v15, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v0),
+          v128.xor(g1_v12, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v1),
+          v128.xor(g1_v13, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v2),
+          v128.xor(g1_v14, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v3),
+          v128.xor(g1_v15, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 12), i32x4.shl(v128.xor(g0_v4, g0_v8), 20));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 12), i32x4.shl(v128.xor(g0_v5, g0_v9), 20));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 20),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 20),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 12), i32x4.shl(v128.xor(g1_v4, g1_v8), 20));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 12), i32x4.shl(v128.xor(g1_v5, g1_v9), 20));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 20),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 20),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m4), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m12), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m2), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m14), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m4), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m12), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m2), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m14), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v0), 8), i32x4.shl(v128.xor(g0_v12, g0_v0), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v1), 8), i32x4.shl(v128.xor(g0_v13, g0_v1), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v2), 8), i32x4.shl(v128.xor(g0_v14, g0_v2), 24));
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v3), 8), i32x4.shl(v128.xor(g0_v15, g0_v3), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v0), 8), i32x4.shl(v128.xor(g1_v12, g1_v0), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v1), 8), i32x4.shl(v128.xor(g1_v13, g1_v1), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v2), 8), i32x4.shl(v128.xor(g1_v14, g1_v2), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v3), 8), i32x4.shl(v128.xor(g1_v15, g1_v3), 24));
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 7), i32x4.shl(v128.xor(g0_v4, g0_v8), 25));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 7), i32x4.shl(v128.xor(g0_v5, g0_v9), 25));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 25),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 25),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 7), i32x4.shl(v128.xor(g1_v4, g1_v8), 25));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 7), i32x4.shl(v128.xor(g1_v5, g1_v9), 25));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 25),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 25),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m6), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m9), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m11), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m8), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m6), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m9), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m11), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m8), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v0),
+          v128.xor(g0_v15, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v1),
+          v128.xor(g0_v12, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v2),
+          v128.xor(g0_v13, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v3),
+          v128.xor(g0_v14, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v0),
+          v128.xor(g1_v15, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v1),
+          v128.xor(g1_v12, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v2),
+          v128.xor(g1_v13, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v3),
+          v128.xor(g1_v14, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 20),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 20),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 12), i32x4.shl(v128.xor(g0_v7, g0_v8), 20));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 12), i32x4.shl(v128.xor(g0_v4, g0_v9), 20));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 20),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 20),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 12), i32x4.shl(v128.xor(g1_v7, g1_v8), 20));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 12), i32x4.shl(v128.xor(g1_v4, g1_v9), 20));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m5), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m0), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m15), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m1), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m5), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m0), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m15), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m1), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v0), 8), i32x4.shl(v128.xor(g0_v15, g0_v0), 24));
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v1), 8), i32x4.shl(v128.xor(g0_v12, g0_v1), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v2), 8), i32x4.shl(v128.xor(g0_v13, g0_v2), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v3), 8), i32x4.shl(v128.xor(g0_v14, g0_v3), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v0), 8), i32x4.shl(v128.xor(g1_v15, g1_v0), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v1), 8), i32x4.shl(v128.xor(g1_v12, g1_v1), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v2), 8), i32x4.shl(v128.xor(g1_v13, g1_v2), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v3), 8), i32x4.shl(v128.xor(g1_v14, g1_v3), 24));
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 25),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 25),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 7), i32x4.shl(v128.xor(g0_v7, g0_v8), 25));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 7), i32x4.shl(v128.xor(g0_v4, g0_v9), 25));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 25),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 25),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 7), i32x4.shl(v128.xor(g1_v7, g1_v8), 25));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 7), i32x4.shl(v128.xor(g1_v4, g1_v9), 25));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m10), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m12), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m14), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m13), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m10), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m12), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m14), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m13), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v0),
+          v128.xor(g0_v12, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v1),
+          v128.xor(g0_v13, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v2),
+          v128.xor(g0_v14, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v3),
+          v128.xor(g0_v15, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v0),
+          v128.xor(g1_v12, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v1),
+          v128.xor(g1_v13, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v2),
+          v128.xor(g1_v14, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v3),
+          v128.xor(g1_v15, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 12), i32x4.shl(v128.xor(g0_v4, g0_v8), 20));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 12), i32x4.shl(v128.xor(g0_v5, g0_v9), 20));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 20),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 20),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 12), i32x4.shl(v128.xor(g1_v4, g1_v8), 20));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 12), i32x4.shl(v128.xor(g1_v5, g1_v9), 20));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 20),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 20),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m7), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m9), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m3), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m15), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m7), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m9), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m3), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m15), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v0), 8), i32x4.shl(v128.xor(g0_v12, g0_v0), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v1), 8), i32x4.shl(v128.xor(g0_v13, g0_v1), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v2), 8), i32x4.shl(v128.xor(g0_v14, g0_v2), 24));
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v3), 8), i32x4.shl(v128.xor(g0_v15, g0_v3), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v0), 8), i32x4.shl(v128.xor(g1_v12, g1_v0), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v1), 8), i32x4.shl(v128.xor(g1_v13, g1_v1), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v2), 8), i32x4.shl(v128.xor(g1_v14, g1_v2), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v3), 8), i32x4.shl(v128.xor(g1_v15, g1_v3), 24));
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 7), i32x4.shl(v128.xor(g0_v4, g0_v8), 25));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 7), i32x4.shl(v128.xor(g0_v5, g0_v9), 25));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 25),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 25),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 7), i32x4.shl(v128.xor(g1_v4, g1_v8), 25));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 7), i32x4.shl(v128.xor(g1_v5, g1_v9), 25));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 25),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 25),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m4), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m11), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m5), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m1), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m4), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m11), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m5), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m1), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v0),
+          v128.xor(g0_v15, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v1),
+          v128.xor(g0_v12, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v2),
+          v128.xor(g0_v13, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v3),
+          v128.xor(g0_v14, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v0),
+          v128.xor(g1_v15, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v1),
+          v128.xor(g1_v12, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v2),
+          v128.xor(g1_v13, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v3),
+          v128.xor(g1_v14, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 20),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 20),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 12), i32x4.shl(v128.xor(g0_v7, g0_v8), 20));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 12), i32x4.shl(v128.xor(g0_v4, g0_v9), 20));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 20),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 20),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 12), i32x4.shl(v128.xor(g1_v7, g1_v8), 20));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 12), i32x4.shl(v128.xor(g1_v4, g1_v9), 20));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m0), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m2), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m8), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m6), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m0), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m2), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m8), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m6), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v0), 8), i32x4.shl(v128.xor(g0_v15, g0_v0), 24));
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v1), 8), i32x4.shl(v128.xor(g0_v12, g0_v1), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v2), 8), i32x4.shl(v128.xor(g0_v13, g0_v2), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v3), 8), i32x4.shl(v128.xor(g0_v14, g0_v3), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v0), 8), i32x4.shl(v128.xor(g1_v15, g1_v0), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v1), 8), i32x4.shl(v128.xor(g1_v12, g1_v1), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v2), 8), i32x4.shl(v128.xor(g1_v13, g1_v2), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v3), 8), i32x4.shl(v128.xor(g1_v14, g1_v3), 24));
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 25),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 25),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 7), i32x4.shl(v128.xor(g0_v7, g0_v8), 25));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 7), i32x4.shl(v128.xor(g0_v4, g0_v9), 25));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 25),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 25),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 7), i32x4.shl(v128.xor(g1_v7, g1_v8), 25));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 7), i32x4.shl(v128.xor(g1_v4, g1_v9), 25));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m12), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m9), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m15), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m14), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m12), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m9), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m15), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m14), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v0),
+          v128.xor(g0_v12, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v1),
+          v128.xor(g0_v13, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v2),
+          v128.xor(g0_v14, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v3),
+          v128.xor(g0_v15, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v0),
+          v128.xor(g1_v12, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v1),
+          v128.xor(g1_v13, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v2),
+          v128.xor(g1_v14, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v3),
+          v128.xor(g1_v15, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 12), i32x4.shl(v128.xor(g0_v4, g0_v8), 20));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 12), i32x4.shl(v128.xor(g0_v5, g0_v9), 20));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 20),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 20),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 12), i32x4.shl(v128.xor(g1_v4, g1_v8), 20));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 12), i32x4.shl(v128.xor(g1_v5, g1_v9), 20));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 20),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 20),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m13), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m11), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m10), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m8), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m13), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m11), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m10), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m8), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v0), 8), i32x4.shl(v128.xor(g0_v12, g0_v0), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v1), 8), i32x4.shl(v128.xor(g0_v13, g0_v1), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v2), 8), i32x4.shl(v128.xor(g0_v14, g0_v2), 24));
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v3), 8), i32x4.shl(v128.xor(g0_v15, g0_v3), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v0), 8), i32x4.shl(v128.xor(g1_v12, g1_v0), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v1), 8), i32x4.shl(v128.xor(g1_v13, g1_v1), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v2), 8), i32x4.shl(v128.xor(g1_v14, g1_v2), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v3), 8), i32x4.shl(v128.xor(g1_v15, g1_v3), 24));
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 7), i32x4.shl(v128.xor(g0_v4, g0_v8), 25));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 7), i32x4.shl(v128.xor(g0_v5, g0_v9), 25));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 25),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 25),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 7), i32x4.shl(v128.xor(g1_v4, g1_v8), 25));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 7), i32x4.shl(v128.xor(g1_v5, g1_v9), 25));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 25),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 25),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m7), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m5), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m0), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m6), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m7), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m5), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m0), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m6), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v0),
+          v128.xor(g0_v15, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v1),
+          v128.xor(g0_v12, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v2),
+          v128.xor(g0_v13, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v3),
+          v128.xor(g0_v14, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v0),
+          v128.xor(g1_v15, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v1),
+          v128.xor(g1_v12, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v2),
+          v128.xor(g1_v13, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v3),
+          v128.xor(g1_v14, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 20),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 20),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 12), i32x4.shl(v128.xor(g0_v7, g0_v8), 20));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 12), i32x4.shl(v128.xor(g0_v4, g0_v9), 20));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 20),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 20),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 12), i32x4.shl(v128.xor(g1_v7, g1_v8), 20));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 12), i32x4.shl(v128.xor(g1_v4, g1_v9), 20));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m2), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m3), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m1), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m4), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m2), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m3), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m1), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m4), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v0), 8), i32x4.shl(v128.xor(g0_v15, g0_v0), 24));
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v1), 8), i32x4.shl(v128.xor(g0_v12, g0_v1), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v2), 8), i32x4.shl(v128.xor(g0_v13, g0_v2), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v3), 8), i32x4.shl(v128.xor(g0_v14, g0_v3), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v0), 8), i32x4.shl(v128.xor(g1_v15, g1_v0), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v1), 8), i32x4.shl(v128.xor(g1_v12, g1_v1), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v2), 8), i32x4.shl(v128.xor(g1_v13, g1_v2), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v3), 8), i32x4.shl(v128.xor(g1_v14, g1_v3), 24));
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 25),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 25),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 7), i32x4.shl(v128.xor(g0_v7, g0_v8), 25));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 7), i32x4.shl(v128.xor(g0_v4, g0_v9), 25));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 25),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 25),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 7), i32x4.shl(v128.xor(g1_v7, g1_v8), 25));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 7), i32x4.shl(v128.xor(g1_v4, g1_v9), 25));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m9), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m11), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m8), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m15), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m9), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m11), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m8), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m15), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v0),
+          v128.xor(g0_v12, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v1),
+          v128.xor(g0_v13, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v2),
+          v128.xor(g0_v14, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v3),
+          v128.xor(g0_v15, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v0),
+          v128.xor(g1_v12, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v1),
+          v128.xor(g1_v13, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v2),
+          v128.xor(g1_v14, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v3),
+          v128.xor(g1_v15, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 12), i32x4.shl(v128.xor(g0_v4, g0_v8), 20));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 12), i32x4.shl(v128.xor(g0_v5, g0_v9), 20));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 20),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 20),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 12), i32x4.shl(v128.xor(g1_v4, g1_v8), 20));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 12), i32x4.shl(v128.xor(g1_v5, g1_v9), 20));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 20),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 20),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m14), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m5), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m12), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m1), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m14), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m5), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m12), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m1), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v0), 8), i32x4.shl(v128.xor(g0_v12, g0_v0), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v1), 8), i32x4.shl(v128.xor(g0_v13, g0_v1), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v2), 8), i32x4.shl(v128.xor(g0_v14, g0_v2), 24));
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v3), 8), i32x4.shl(v128.xor(g0_v15, g0_v3), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v0), 8), i32x4.shl(v128.xor(g1_v12, g1_v0), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v1), 8), i32x4.shl(v128.xor(g1_v13, g1_v1), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v2), 8), i32x4.shl(v128.xor(g1_v14, g1_v2), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v3), 8), i32x4.shl(v128.xor(g1_v15, g1_v3), 24));
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 7), i32x4.shl(v128.xor(g0_v4, g0_v8), 25));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 7), i32x4.shl(v128.xor(g0_v5, g0_v9), 25));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 25),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 25),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 7), i32x4.shl(v128.xor(g1_v4, g1_v8), 25));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 7), i32x4.shl(v128.xor(g1_v5, g1_v9), 25));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 25),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 25),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m13), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m0), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m2), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m4), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m13), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m0), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m2), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m4), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v0),
+          v128.xor(g0_v15, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v1),
+          v128.xor(g0_v12, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v2),
+          v128.xor(g0_v13, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v3),
+          v128.xor(g0_v14, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v0),
+          v128.xor(g1_v15, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v1),
+          v128.xor(g1_v12, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v2),
+          v128.xor(g1_v13, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v3),
+          v128.xor(g1_v14, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 20),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 20),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 12), i32x4.shl(v128.xor(g0_v7, g0_v8), 20));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 12), i32x4.shl(v128.xor(g0_v4, g0_v9), 20));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 20),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 20),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 12), i32x4.shl(v128.xor(g1_v7, g1_v8), 20));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 12), i32x4.shl(v128.xor(g1_v4, g1_v9), 20));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m3), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m10), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m6), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m7), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m3), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m10), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m6), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m7), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v0), 8), i32x4.shl(v128.xor(g0_v15, g0_v0), 24));
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v1), 8), i32x4.shl(v128.xor(g0_v12, g0_v1), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v2), 8), i32x4.shl(v128.xor(g0_v13, g0_v2), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v3), 8), i32x4.shl(v128.xor(g0_v14, g0_v3), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v0), 8), i32x4.shl(v128.xor(g1_v15, g1_v0), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v1), 8), i32x4.shl(v128.xor(g1_v12, g1_v1), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v2), 8), i32x4.shl(v128.xor(g1_v13, g1_v2), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v3), 8), i32x4.shl(v128.xor(g1_v14, g1_v3), 24));
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 25),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 25),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 7), i32x4.shl(v128.xor(g0_v7, g0_v8), 25));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 7), i32x4.shl(v128.xor(g0_v4, g0_v9), 25));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 25),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 25),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 7), i32x4.shl(v128.xor(g1_v7, g1_v8), 25));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 7), i32x4.shl(v128.xor(g1_v4, g1_v9), 25));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m11), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m5), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m1), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m8), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m11), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m5), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m1), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m8), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v0),
+          v128.xor(g0_v12, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v1),
+          v128.xor(g0_v13, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v2),
+          v128.xor(g0_v14, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v3),
+          v128.xor(g0_v15, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v0),
+          v128.xor(g1_v12, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v1),
+          v128.xor(g1_v13, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v2),
+          v128.xor(g1_v14, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v3),
+          v128.xor(g1_v15, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 12), i32x4.shl(v128.xor(g0_v4, g0_v8), 20));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 12), i32x4.shl(v128.xor(g0_v5, g0_v9), 20));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 20),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 20),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 12), i32x4.shl(v128.xor(g1_v4, g1_v8), 20));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 12), i32x4.shl(v128.xor(g1_v5, g1_v9), 20));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 20),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 20),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m15), g0_v4);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m0), g0_v5);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m9), g0_v6);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m6), g0_v7);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m15), g1_v4);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m0), g1_v5);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m9), g1_v6);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m6), g1_v7);
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v0), 8), i32x4.shl(v128.xor(g0_v12, g0_v0), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v1), 8), i32x4.shl(v128.xor(g0_v13, g0_v1), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v2), 8), i32x4.shl(v128.xor(g0_v14, g0_v2), 24));
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v3), 8), i32x4.shl(v128.xor(g0_v15, g0_v3), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v0), 8), i32x4.shl(v128.xor(g1_v12, g1_v0), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v1), 8), i32x4.shl(v128.xor(g1_v13, g1_v1), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v2), 8), i32x4.shl(v128.xor(g1_v14, g1_v2), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v3), 8), i32x4.shl(v128.xor(g1_v15, g1_v3), 24));
+    g0_v8 = i32x4.add(g0_v8, g0_v12);
+    g0_v9 = i32x4.add(g0_v9, g0_v13);
+    g0_v10 = i32x4.add(g0_v10, g0_v14);
+    g0_v11 = i32x4.add(g0_v11, g0_v15);
+    g1_v8 = i32x4.add(g1_v8, g1_v12);
+    g1_v9 = i32x4.add(g1_v9, g1_v13);
+    g1_v10 = i32x4.add(g1_v10, g1_v14);
+    g1_v11 = i32x4.add(g1_v11, g1_v15);
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v8), 7), i32x4.shl(v128.xor(g0_v4, g0_v8), 25));
+    g0_v5 = v128.or(i32x4.shr_u(v128.xor(g0_v5, g0_v9), 7), i32x4.shl(v128.xor(g0_v5, g0_v9), 25));
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v10), 25),
+    );
+    g0_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v7, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v7, g0_v11), 25),
+    );
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v8), 7), i32x4.shl(v128.xor(g1_v4, g1_v8), 25));
+    g1_v5 = v128.or(i32x4.shr_u(v128.xor(g1_v5, g1_v9), 7), i32x4.shl(v128.xor(g1_v5, g1_v9), 25));
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v10), 25),
+    );
+    g1_v7 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v7, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v7, g1_v11), 25),
+    );
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m14), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m2), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m3), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m7), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m14), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m2), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m3), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m7), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v15, g0_v0),
+          v128.xor(g0_v15, g0_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v12, g0_v1),
+          v128.xor(g0_v12, g0_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v13, g0_v2),
+          v128.xor(g0_v13, g0_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g0_v14, g0_v3),
+          v128.xor(g0_v14, g0_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v15, g1_v0),
+          v128.xor(g1_v15, g1_v0),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v12, g1_v1),
+          v128.xor(g1_v12, g1_v1),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v13, g1_v2),
+          v128.xor(g1_v13, g1_v2),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot16)
+      : i8x16.shuffle(
+          v128.xor(g1_v14, g1_v3),
+          v128.xor(g1_v14, g1_v3),
+          2,
+          3,
+          0,
+          1,
+          6,
+          7,
+          4,
+          5,
+          10,
+          11,
+          8,
+          9,
+          14,
+          15,
+          12,
+          13,
+        );
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 12),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 20),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 12),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 20),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 12), i32x4.shl(v128.xor(g0_v7, g0_v8), 20));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 12), i32x4.shl(v128.xor(g0_v4, g0_v9), 20));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 12),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 20),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 12),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 20),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 12), i32x4.shl(v128.xor(g1_v7, g1_v8), 20));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 12), i32x4.shl(v128.xor(g1_v4, g1_v9), 20));
+    g0_v0 = i32x4.add(i32x4.add(g0_v0, g0_m10), g0_v5);
+    g0_v1 = i32x4.add(i32x4.add(g0_v1, g0_m12), g0_v6);
+    g0_v2 = i32x4.add(i32x4.add(g0_v2, g0_m4), g0_v7);
+    g0_v3 = i32x4.add(i32x4.add(g0_v3, g0_m13), g0_v4);
+    g1_v0 = i32x4.add(i32x4.add(g1_v0, g1_m10), g1_v5);
+    g1_v1 = i32x4.add(i32x4.add(g1_v1, g1_m12), g1_v6);
+    g1_v2 = i32x4.add(i32x4.add(g1_v2, g1_m4), g1_v7);
+    g1_v3 = i32x4.add(i32x4.add(g1_v3, g1_m13), g1_v4);
+    g0_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v15, g0_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v15, g0_v0), 8), i32x4.shl(v128.xor(g0_v15, g0_v0), 24));
+    g0_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v12, g0_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v12, g0_v1), 8), i32x4.shl(v128.xor(g0_v12, g0_v1), 24));
+    g0_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v13, g0_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v13, g0_v2), 8), i32x4.shl(v128.xor(g0_v13, g0_v2), 24));
+    g0_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g0_v14, g0_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g0_v14, g0_v3), 8), i32x4.shl(v128.xor(g0_v14, g0_v3), 24));
+    g1_v15 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v15, g1_v0), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v15, g1_v0), 8), i32x4.shl(v128.xor(g1_v15, g1_v0), 24));
+    g1_v12 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v12, g1_v1), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v12, g1_v1), 8), i32x4.shl(v128.xor(g1_v12, g1_v1), 24));
+    g1_v13 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v13, g1_v2), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v13, g1_v2), 8), i32x4.shl(v128.xor(g1_v13, g1_v2), 24));
+    g1_v14 = ASC_FEATURE_RELAXED_SIMD
+      ? i8x16.relaxed_swizzle(v128.xor(g1_v14, g1_v3), rot8)
+      : v128.or(i32x4.shr_u(v128.xor(g1_v14, g1_v3), 8), i32x4.shl(v128.xor(g1_v14, g1_v3), 24));
+    g0_v10 = i32x4.add(g0_v10, g0_v15);
+    g0_v11 = i32x4.add(g0_v11, g0_v12);
+    g0_v8 = i32x4.add(g0_v8, g0_v13);
+    g0_v9 = i32x4.add(g0_v9, g0_v14);
+    g1_v10 = i32x4.add(g1_v10, g1_v15);
+    g1_v11 = i32x4.add(g1_v11, g1_v12);
+    g1_v8 = i32x4.add(g1_v8, g1_v13);
+    g1_v9 = i32x4.add(g1_v9, g1_v14);
+    g0_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v5, g0_v10), 7),
+      i32x4.shl(v128.xor(g0_v5, g0_v10), 25),
+    );
+    g0_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g0_v6, g0_v11), 7),
+      i32x4.shl(v128.xor(g0_v6, g0_v11), 25),
+    );
+    g0_v7 = v128.or(i32x4.shr_u(v128.xor(g0_v7, g0_v8), 7), i32x4.shl(v128.xor(g0_v7, g0_v8), 25));
+    g0_v4 = v128.or(i32x4.shr_u(v128.xor(g0_v4, g0_v9), 7), i32x4.shl(v128.xor(g0_v4, g0_v9), 25));
+    g1_v5 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v5, g1_v10), 7),
+      i32x4.shl(v128.xor(g1_v5, g1_v10), 25),
+    );
+    g1_v6 = v128.or(
+      i32x4.shr_u(v128.xor(g1_v6, g1_v11), 7),
+      i32x4.shl(v128.xor(g1_v6, g1_v11), 25),
+    );
+    g1_v7 = v128.or(i32x4.shr_u(v128.xor(g1_v7, g1_v8), 7), i32x4.shl(v128.xor(g1_v7, g1_v8), 25));
+    g1_v4 = v128.or(i32x4.shr_u(v128.xor(g1_v4, g1_v9), 7), i32x4.shl(v128.xor(g1_v4, g1_v9), 25));
+    g0_h0 = v128.xor(g0_v0, g0_v8);
+    g0_h1 = v128.xor(g0_v1, g0_v9);
+    g0_h2 = v128.xor(g0_v2, g0_v10);
+    g0_h3 = v128.xor(g0_v3, g0_v11);
+    g0_h4 = v128.xor(g0_v4, g0_v12);
+    g0_h5 = v128.xor(g0_v5, g0_v13);
+    g0_h6 = v128.xor(g0_v6, g0_v14);
+    g0_h7 = v128.xor(g0_v7, g0_v15);
+    g1_h0 = v128.xor(g1_v0, g1_v8);
+    g1_h1 = v128.xor(g1_v1, g1_v9);
+    g1_h2 = v128.xor(g1_v2, g1_v10);
+    g1_h3 = v128.xor(g1_v3, g1_v11);
+    g1_h4 = v128.xor(g1_v4, g1_v12);
+    g1_h5 = v128.xor(g1_v5, g1_v13);
+    g1_h6 = v128.xor(g1_v6, g1_v14);
+    g1_h7 = v128.xor(g1_v7, g1_v15);
+    blockFlags = flags;
+  }
+  const g0_s0_0 = i32x4.shuffle(g0_h0, g0_h1, 0, 4, 1, 5);
+  const g0_s0_1 = i32x4.shuffle(g0_h0, g0_h1, 2, 6, 3, 7);
+  const g0_s0_2 = i32x4.shuffle(g0_h2, g0_h3, 0, 4, 1, 5);
+  const g0_s0_3 = i32x4.shuffle(g0_h2, g0_h3, 2, 6, 3, 7);
+  const g0_o0_0 = i64x2.shuffle(g0_s0_0, g0_s0_2, 0, 2);
+  const g0_o0_1 = i64x2.shuffle(g0_s0_0, g0_s0_2, 1, 3);
+  const g0_o0_2 = i64x2.shuffle(g0_s0_1, g0_s0_3, 0, 2);
+  const g0_o0_3 = i64x2.shuffle(g0_s0_1, g0_s0_3, 1, 3);
+  v128.store(out, g0_o0_0, 0);
+  v128.store(out, g0_o0_1, 32);
+  v128.store(out, g0_o0_2, 64);
+  v128.store(out, g0_o0_3, 96);
+  const g0_s1_0 = i32x4.shuffle(g0_h4, g0_h5, 0, 4, 1, 5);
+  const g0_s1_1 = i32x4.shuffle(g0_h4, g0_h5, 2, 6, 3, 7);
+  const g0_s1_2 = i32x4.shuffle(g0_h6, g0_h7, 0, 4, 1, 5);
+  const g0_s1_3 = i32x4.shuffle(g0_h6, g0_h7, 2, 6, 3, 7);
+  const g0_o1_0 = i64x2.shuffle(g0_s1_0, g0_s1_2, 0, 2);
+  const g0_o1_1 = i64x2.shuffle(g0_s1_0, g0_s1_2, 1, 3);
+  const g0_o1_2 = i64x2.shuffle(g0_s1_1, g0_s1_3, 0, 2);
+  const g0_o1_3 = i64x2.shuffle(g0_s1_1, g0_s1_3, 1, 3);
+  v128.store(out, g0_o1_0, 16);
+  v128.store(out, g0_o1_1, 48);
+  v128.store(out, g0_o1_2, 80);
+  v128.store(out, g0_o1_3, 112);
+  const g1_s0_0 = i32x4.shuffle(g1_h0, g1_h1, 0, 4, 1, 5);
+  const g1_s0_1 = i32x4.shuffle(g1_h0, g1_h1, 2, 6, 3, 7);
+  const g1_s0_2 = i32x4.shuffle(g1_h2, g1_h3, 0, 4, 1, 5);
+  const g1_s0_3 = i32x4.shuffle(g1_h2, g1_h3, 2, 6, 3, 7);
+  const g1_o0_0 = i64x2.shuffle(g1_s0_0, g1_s0_2, 0, 2);
+  const g1_o0_1 = i64x2.shuffle(g1_s0_0, g1_s0_2, 1, 3);
+  const g1_o0_2 = i64x2.shuffle(g1_s0_1, g1_s0_3, 0, 2);
+  const g1_o0_3 = i64x2.shuffle(g1_s0_1, g1_s0_3, 1, 3);
+  v128.store(out, g1_o0_0, 128);
+  v128.store(out, g1_o0_1, 160);
+  v128.store(out, g1_o0_2, 192);
+  v128.store(out, g1_o0_3, 224);
+  const g1_s1_0 = i32x4.shuffle(g1_h4, g1_h5, 0, 4, 1, 5);
+  const g1_s1_1 = i32x4.shuffle(g1_h4, g1_h5, 2, 6, 3, 7);
+  const g1_s1_2 = i32x4.shuffle(g1_h6, g1_h7, 0, 4, 1, 5);
+  const g1_s1_3 = i32x4.shuffle(g1_h6, g1_h7, 2, 6, 3, 7);
+  const g1_o1_0 = i64x2.shuffle(g1_s1_0, g1_s1_2, 0, 2);
+  const g1_o1_1 = i64x2.shuffle(g1_s1_0, g1_s1_2, 1, 3);
+  const g1_o1_2 = i64x2.shuffle(g1_s1_1, g1_s1_3, 0, 2);
+  const g1_o1_3 = i64x2.shuffle(g1_s1_1, g1_s1_3, 1, 3);
+  v128.store(out, g1_o1_0, 144);
+  v128.store(out, g1_o1_1, 176);
+  v128.store(out, g1_o1_2, 208);
+  v128.store(out, g1_o1_3, 240);
 }

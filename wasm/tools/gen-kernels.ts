@@ -46,38 +46,72 @@ const scalarOps: Ops = {
 };
 
 const BYTE_ROT: Record<number, number[]> = { 16: [2, 3, 0, 1], 8: [1, 2, 3, 0] };
-const RELAXED = process.env.RELAXED === "1";
+const shiftRot = (x: string, n: number) =>
+  `v128.or(i32x4.shr_u(${x}, ${n}), i32x4.shl(${x}, ${32 - n}))`;
+// Byte rotations are one pshufb with the mask in a register under relaxed SIMD (indices are all
+// below 16, where relaxed_swizzle is fully specified). Plain SIMD128 builds (for browsers without
+// relaxed SIMD) take the other branch: AssemblyScript folds the constant condition away.
 const simdOps: Ops = {
   add3: (a, b, m) => `i32x4.add(i32x4.add(${a}, ${m}), ${b})`,
   add: (a, b) => `i32x4.add(${a}, ${b})`,
   xorRot: (a, b, n) => {
     const x = `v128.xor(${a}, ${b})`;
-    const bytes = BYTE_ROT[n];
-    if (bytes && RELAXED) return `i8x16.relaxed_swizzle(${x}, rot${n})`;
-    if (bytes && n === 16) {
-      const lanes = [0, 4, 8, 12].flatMap((w) => bytes.map((i) => w + i));
-      return `i8x16.shuffle(${x}, ${x}, ${lanes.join(", ")})`;
-    }
-    return `v128.or(i32x4.shr_u(${x}, ${n}), i32x4.shl(${x}, ${32 - n}))`;
+    if (!BYTE_ROT[n]) return shiftRot(x, n);
+    const fallback =
+      n === 16 ? `i8x16.shuffle(${x}, ${x}, ${byteLanes(16).join(", ")})` : shiftRot(x, n);
+    return `ASC_FEATURE_RELAXED_SIMD ? i8x16.relaxed_swizzle(${x}, rot${n}) : ${fallback}`;
   },
 };
 
-function rounds(ops: Ops, indent: string): string {
+function byteLanes(n: number): number[] {
+  return [0, 4, 8, 12].flatMap((w) => (BYTE_ROT[n] as number[]).map((i) => w + i));
+}
+
+/**
+ * The 7 rounds for `groups` independent states (prefix g0_, g1_ ... when more than one). Each
+ * step of the G function is emitted for all 4 columns (then diagonals) of all groups before the
+ * next step: V8 does not reschedule wasm, and BLAKE3's G is one long dependency chain, so the
+ * interleaving is what keeps several chains in flight.
+ */
+function rounds(ops: Ops, indent: string, groups: string[]): string {
   const out: string[] = [];
   for (const order of schedule()) {
-    G_ARGS.forEach(([a, b, c, d], i) => {
-      const [va, vb, vc, vd] = [a, b, c, d].map((n) => `v${n}`) as [string, string, string, string];
-      const mx = `m${order[2 * i]}`;
-      const my = `m${order[2 * i + 1]}`;
-      out.push(`${va} = ${ops.add3(va, vb, mx)};`);
-      out.push(`${vd} = ${ops.xorRot(vd, va, 16)};`);
-      out.push(`${vc} = ${ops.add(vc, vd)};`);
-      out.push(`${vb} = ${ops.xorRot(vb, vc, 12)};`);
-      out.push(`${va} = ${ops.add3(va, vb, my)};`);
-      out.push(`${vd} = ${ops.xorRot(vd, va, 8)};`);
-      out.push(`${vc} = ${ops.add(vc, vd)};`);
-      out.push(`${vb} = ${ops.xorRot(vb, vc, 7)};`);
-    });
+    for (const half of [0, 4]) {
+      const steps = groups.flatMap((g) =>
+        G_ARGS.slice(half, half + 4).map(([a, b, c, d], j) => {
+          const i = half + j;
+          const [va, vb, vc, vd] = [a, b, c, d].map((n) => `${g}v${n}`) as [
+            string,
+            string,
+            string,
+            string,
+          ];
+          const mx = `${g}m${order[2 * i]}`;
+          const my = `${g}m${order[2 * i + 1]}`;
+          return [
+            `${va} = ${ops.add3(va, vb, mx)};`,
+            `${vd} = ${ops.xorRot(vd, va, 16)};`,
+            `${vc} = ${ops.add(vc, vd)};`,
+            `${vb} = ${ops.xorRot(vb, vc, 12)};`,
+            `${va} = ${ops.add3(va, vb, my)};`,
+            `${vd} = ${ops.xorRot(vd, va, 8)};`,
+            `${vc} = ${ops.add(vc, vd)};`,
+            `${vb} = ${ops.xorRot(vb, vc, 7)};`,
+          ];
+        }),
+      );
+      const ORDER = process.env.ORDER ?? "A";
+      if (ORDER === "A") {
+        for (let k = 0; k < 8; k++) for (const g of steps) out.push(g[k] as string);
+      } else if (ORDER === "B") {
+        const n = groups.length;
+        for (let j = 0; j < 4; j++)
+          for (let k = 0; k < 8; k++)
+            for (let gi = 0; gi < n; gi++) out.push((steps[gi * 4 + j] as string[])[k] as string);
+      } else {
+        for (const g of steps) out.push(...g);
+      }
+    }
   }
   return out.map((l) => indent + l).join("\n");
 }
@@ -117,7 +151,7 @@ ${i}let v12 = <u32>counter;
 ${i}let v13 = <u32>(counter >>> 32);
 ${i}let v14 = blockLen;
 ${i}let v15 = flags;
-${rounds(scalarOps, i)}
+${rounds(scalarOps, i, [""])}
 ${i}if (wide) {
 ${range(8)
   .map((n) => `${i}${i}store<u32>(out, v${n + 8} ^ h${n}, ${(n + 8) * 4});`)
@@ -148,32 +182,53 @@ function transpose(rows: string[], cols: string[], tmp: string, i: string): stri
     .join("\n");
 }
 
-function simdKernel(): string {
+function simdKernel(groups: number): string {
+  const lanes = 4 * groups;
+  const gs = range(groups).map((g) => (groups === 1 ? "" : `g${g}_`));
   const i = "  ";
   const i2 = i + i;
-  const loads: string[] = [];
-  for (let q = 0; q < 4; q++) {
-    const rows = range(4).map((k) => `v128.load(p${k}, ${q * 16})`);
-    const cols = range(4).map((w) => `m${q * 4 + w}`);
-    loads.push(transpose(rows, cols, `t${q}_`, i2));
-  }
-  const stores: string[] = [];
-  for (let half = 0; half < 2; half++) {
-    const rows = range(4).map((w) => `h${half * 4 + w}`);
-    const cols = range(4).map((k) => `o${half}_${k}`);
-    stores.push(
-      `${transpose(rows, cols, `s${half}_`, i)}\n${range(4)
-        .map((k) => `${i}v128.store(out, o${half}_${k}, ${k * 32 + half * 16});`)
-        .join("\n")}`,
-    );
-  }
+  const perGroup = (f: (g: string, gi: number) => string) => gs.map(f).join("\n");
+  const loads = perGroup((g, gi) =>
+    range(4)
+      .map((q) => {
+        const rows = range(4).map((k) => `v128.load(p${gi * 4 + k}, ${q * 16})`);
+        const cols = range(4).map((w) => `${g}m${q * 4 + w}`);
+        return transpose(rows, cols, `${g}t${q}_`, i2);
+      })
+      .join("\n"),
+  );
+  const stores = perGroup((g, gi) =>
+    range(2)
+      .map((half) => {
+        const rows = range(4).map((w) => `${g}h${half * 4 + w}`);
+        const cols = range(4).map((k) => `${g}o${half}_${k}`);
+        const store = range(4).map(
+          (k) => `${i}v128.store(out, ${g}o${half}_${k}, ${(gi * 4 + k) * 32 + half * 16});`,
+        );
+        return `${transpose(rows, cols, `${g}s${half}_`, i)}\n${store.join("\n")}`;
+      })
+      .join("\n"),
+  );
+  const counters = perGroup((g, gi) => {
+    const c = (k: number) => `c${gi * 4 + k}`;
+    return [
+      `let ${g}lo = i32x4.splat(<i32>${c(0)});`,
+      ...range(3).map((k) => `${g}lo = i32x4.replace_lane(${g}lo, ${k + 1}, <i32>${c(k + 1)});`),
+      `let ${g}hi = i32x4.splat(<i32>(${c(0)} >>> 32));`,
+      ...range(3).map(
+        (k) => `${g}hi = i32x4.replace_lane(${g}hi, ${k + 1}, <i32>(${c(k + 1)} >>> 32));`,
+      ),
+    ]
+      .map((l) => i + l)
+      .join("\n");
+  });
   return `/**
- * Hashes four equally long inputs at once, one per i32x4 lane (BLAKE3's "hash_many"): the inputs
- * start \`stride\` bytes apart and are \`blocks\` full 64-byte blocks long. Lane k uses counter
- * \`counter + k\` when \`step\` is 1 (chunks) or \`counter\` when 0 (parents). The four 32-byte
- * chaining values are written contiguously at \`out\`, which may overlap the first input.
+ * Hashes ${lanes} equally long inputs at once, one per i32x4 lane${groups > 1 ? ` (${groups} interleaved groups of 4)` : ""}
+ * (BLAKE3's "hash_many"): the inputs start \`stride\` bytes apart and are \`blocks\` full 64-byte
+ * blocks long. Lane k uses counter \`counter + k * step\` (step 1 for chunks, 0 for parents).
+ * The ${lanes} chaining values are written contiguously at \`out\`, which may overlap the input.
  */
-export function hash4(
+export function hash${lanes}(
   input: usize,
   stride: usize,
   blocks: i32,
@@ -185,57 +240,58 @@ export function hash4(
   flagsEnd: u32,
   out: usize,
 ): void {
-${range(8)
-  .map((n) => `${i}let h${n} = i32x4.splat(load<i32>(key, ${n * 4}));`)
-  .join("\n")}
+${perGroup((g) =>
+  range(8)
+    .map((n) => `${i}let ${g}h${n} = i32x4.splat(load<i32>(key, ${n * 4}));`)
+    .join("\n"),
+)}
 ${i}const rot16 = v128.load(ROT16);
 ${i}const rot8 = v128.load(ROT8);
-${i}const c1 = counter + step;
-${i}const c2 = c1 + step;
-${i}const c3 = c2 + step;
-${i}let lo = i32x4.splat(<i32>counter);
-${i}lo = i32x4.replace_lane(lo, 1, <i32>c1);
-${i}lo = i32x4.replace_lane(lo, 2, <i32>c2);
-${i}lo = i32x4.replace_lane(lo, 3, <i32>c3);
-${i}let hi = i32x4.splat(<i32>(counter >>> 32));
-${i}hi = i32x4.replace_lane(hi, 1, <i32>(c1 >>> 32));
-${i}hi = i32x4.replace_lane(hi, 2, <i32>(c2 >>> 32));
-${i}hi = i32x4.replace_lane(hi, 3, <i32>(c3 >>> 32));
+${i}const c0 = counter;
+${range(lanes - 1)
+  .map((k) => `${i}const c${k + 1} = c${k} + step;`)
+  .join("\n")}
+${counters}
 ${i}const len = i32x4.splat(64);
 ${i}let blockFlags = flags | flagsStart;
 ${i}for (let b = 0; b < blocks; b++) {
 ${i2}if (b === blocks - 1) blockFlags |= flagsEnd;
 ${i2}const p0 = input + (<usize>b << 6);
-${range(3)
+${range(lanes - 1)
   .map((k) => `${i2}const p${k + 1} = p${k} + stride;`)
   .join("\n")}
-${loads.join("\n")}
-${range(8)
-  .map((n) => `${i2}let v${n} = h${n};`)
-  .join("\n")}
-${range(4)
-  .map((n) => `${i2}let v${n + 8} = i32x4.splat(${hex(IV[n] as number)});`)
-  .join("\n")}
-${i2}let v12 = lo;
-${i2}let v13 = hi;
-${i2}let v14 = len;
-${i2}let v15 = i32x4.splat(blockFlags);
-${rounds(simdOps, i2)}
-${range(8)
-  .map((n) => `${i2}h${n} = v128.xor(v${n}, v${n + 8});`)
-  .join("\n")}
+${loads}
+${i2}const vflags = i32x4.splat(blockFlags);
+${perGroup((g) =>
+  [
+    ...range(8).map((n) => `${i2}let ${g}v${n} = ${g}h${n};`),
+    ...range(4).map((n) => `${i2}let ${g}v${n + 8} = i32x4.splat(${hex(IV[n] as number)});`),
+    `${i2}let ${g}v12 = ${g}lo;`,
+    `${i2}let ${g}v13 = ${g}hi;`,
+    `${i2}let ${g}v14 = len;`,
+    `${i2}let ${g}v15 = vflags;`,
+  ].join("\n"),
+)}
+${rounds(simdOps, i2, gs)}
+${perGroup((g) =>
+  range(8)
+    .map((n) => `${i2}${g}h${n} = v128.xor(${g}v${n}, ${g}v${n + 8});`)
+    .join("\n"),
+)}
 ${i2}blockFlags = flags;
 ${i}}
-${stores.join("\n")}
+${stores}
 }
 `;
 }
 
-const masks = (n: number) =>
-  `const ROT${n} = memory.data<u8>([${[0, 4, 8, 12].flatMap((w) => (BYTE_ROT[n] as number[]).map((i) => w + i)).join(", ")}]);`;
+const masks = (n: number) => `const ROT${n} = memory.data<u8>([${byteLanes(n).join(", ")}]);`;
 const header = `// GENERATED by wasm/tools/gen-kernels.ts — do not edit by hand.
 // BLAKE3 compression kernels (https://github.com/BLAKE3-team/BLAKE3-specs), fully unrolled.
 `;
 const target = new URL("../assembly/kernels.ts", import.meta.url);
-writeFileSync(target, `${header}\n${masks(16)}\n${masks(8)}\n\n${scalarKernel()}\n${simdKernel()}`);
+writeFileSync(
+  target,
+  `${header}\n${masks(16)}\n${masks(8)}\n\n${scalarKernel()}\n${simdKernel(1)}\n${simdKernel(2)}`,
+);
 console.log(`wrote ${target.pathname}`);
