@@ -26,6 +26,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts", "wasm/**/*.workerd.test.ts"],
+          testTimeout: 60_000,
         },
       },
       {

@@ -195,6 +195,10 @@ export class Account extends DurableObject {
     return this.uploads.recordPart(id, n, size, quota);
   }
 
+  abortUploadSession(id: string): void {
+    this.uploads.closeSession(id, "aborted", null);
+  }
+
   completeUploadSession(id: string, upload: Omit<UploadRecord, "created_at">, quota: number) {
     return this.uploads.completeSession(id, upload, quota);
   }

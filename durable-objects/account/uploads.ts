@@ -245,7 +245,18 @@ export class Uploads {
     quota: number,
   ): RecordOutcome {
     try {
-      return this.storage.transactionSync(() => {
+      return this.storage.transactionSync((): RecordOutcome => {
+        const state = this.session(id)?.state;
+        if (state === "completed") {
+          // Completed meanwhile by a concurrent call: that upload stands; the caller releases ours.
+          const done = one<{ cid: string }>(
+            this.sql,
+            "SELECT cid FROM upload_sessions WHERE id = ?",
+            id,
+          );
+          const existing = done && this.get(done.cid);
+          if (existing) return { ok: true, created: false, upload: existing };
+        }
         this.closeSession(id, "completed", upload.cid);
         const outcome = this.record(upload, quota);
         if (!outcome.ok) throw new Rollback(outcome);
