@@ -1,10 +1,10 @@
-// Generates wasm/assembly/kernels.ts: the BLAKE3 compression function fully unrolled, once for a
-// single block (u32 locals) and once for four independent inputs in i32x4 lanes. Unrolling by
-// hand would be 7 rounds x 8 G calls of error-prone copy-paste; AssemblyScript has no macros and
-// its functions cannot update the caller's locals, so a generator is the honest way to keep the
-// 32 state/message values in locals (registers) instead of memory.
-// Usage: node wasm/tools/gen-kernels.ts && npx biome format --write wasm/assembly/kernels.ts
-// (the output is deterministic and committed).
+// Generates wasm/assembly/kernels.ts: the BLAKE3 compression function fully unrolled, for a
+// single block (u32 locals) and for 4 and 8 independent inputs in i32x4 lanes. Unrolling by hand
+// would be 7 rounds x 8 G calls of error-prone copy-paste; AssemblyScript has no macros and its
+// functions cannot update the caller's locals, so a generator is the honest way to keep the
+// state and message words in locals (registers) instead of memory.
+// Usage: node wasm/tools/gen-kernels.ts (deterministic; the output is committed, Biome-formatted).
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 
 const PERMUTATION = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
@@ -100,17 +100,7 @@ function rounds(ops: Ops, indent: string, groups: string[]): string {
           ];
         }),
       );
-      const ORDER = process.env.ORDER ?? "A";
-      if (ORDER === "A") {
-        for (let k = 0; k < 8; k++) for (const g of steps) out.push(g[k] as string);
-      } else if (ORDER === "B") {
-        const n = groups.length;
-        for (let j = 0; j < 4; j++)
-          for (let k = 0; k < 8; k++)
-            for (let gi = 0; gi < n; gi++) out.push((steps[gi * 4 + j] as string[])[k] as string);
-      } else {
-        for (const g of steps) out.push(...g);
-      }
+      for (let k = 0; k < 8; k++) for (const g of steps) out.push(g[k] as string);
     }
   }
   return out.map((l) => indent + l).join("\n");
@@ -294,4 +284,5 @@ writeFileSync(
   target,
   `${header}\n${masks(16)}\n${masks(8)}\n\n${scalarKernel()}\n${simdKernel(1)}\n${simdKernel(2)}`,
 );
+execFileSync("npx", ["biome", "format", "--write", target.pathname], { stdio: "ignore" });
 console.log(`wrote ${target.pathname}`);
