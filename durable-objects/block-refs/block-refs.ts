@@ -10,8 +10,8 @@ import { migrate } from "../sql.ts";
  * inside `blockConcurrencyWhile`, so no `addRefs` can slip between "count reached zero" and the
  * delete and then see its freshly written block disappear.
  *
- * Sharded by the first byte of the multihash digest (`refs:xx`), 256 objects in all: see
- * `shardOf` in workers/storage/refs.ts.
+ * Sharded by the first hex digit of the multihash digest (`refs:0` to `refs:f`): see `shardOf`
+ * in workers/storage/writer.ts.
  */
 export interface BlockRefsEnv {
   BLOCKS: R2Bucket;

@@ -19,15 +19,18 @@ export interface WriterBindings {
 }
 
 const BATCH_BLOCKS = 64;
-const BATCH_BYTES = 8 * 1024 * 1024;
+const BATCH_BYTES = 16 * 1024 * 1024;
 
-/** The `BlockRefs` shard of a block: the first byte of its digest, `refs:00` to `refs:ff`. */
+/**
+ * The `BlockRefs` shard of a block: the first hex digit of its digest, `refs:0` to `refs:f`.
+ * Sixteen shards spread writes while keeping an upload's fan-out small; more is a rename away.
+ */
 export function shardOf(cid: CID): string {
   return shardOfDigest(cid.multihash.digest);
 }
 
 function shardOfDigest(digest: Uint8Array): string {
-  return `refs:${(digest[0] ?? 0).toString(16).padStart(2, "0")}`;
+  return `refs:${((digest[0] ?? 0) >> 4).toString(16)}`;
 }
 
 /** The shard of a block key (`blocks/<multibase base32 multihash>`). */
