@@ -2,7 +2,8 @@
 // SQLite-backed Durable Objects and R2 persisted under .wrangler/state, and says where things are.
 //
 // PORT (default 8787) and HOST (default 127.0.0.1) override the address; TESSERA_STATE_DIR
-// (default .wrangler/state) is where local data lives.
+// (default .wrangler/state) is where local data lives. Arguments after `--` go to wrangler, e.g.
+// `npm start -- --var STORAGE_QUOTA_BYTES:1099511627776`.
 import { spawn } from "node:child_process";
 
 const port = Number(process.env.PORT ?? 8787);
@@ -24,6 +25,7 @@ const child = spawn(
     "--persist-to",
     process.env.TESSERA_STATE_DIR ?? ".wrangler/state",
     "--show-interactive-dev-session=false",
+    ...process.argv.slice(2),
   ],
   {
     stdio: ["inherit", "pipe", "inherit"],
