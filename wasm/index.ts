@@ -1,6 +1,10 @@
 // Tessera's proof hashing: BLAKE3 in WebAssembly (SIMD128), plus Merkle proofs over the 1 KiB
 // chunks of BLAKE3's own tree, so a file's ordinary BLAKE3 hash is the root that storage proofs
-// check against. Works in workerd, browsers and Node 24; call `await init()` once first.
+// check against (layouts in docs/proofs.md). Works in workerd, browsers and Node 24; call
+// `await init()` once, after which everything is synchronous.
+//
+// Bundling: wrangler and Vite handle the `.wasm` files as they are. Plain esbuild needs
+// `--loader:.wasm=file` (or pass your own module or bytes to `init`).
 export {
   blake3,
   createHasher,

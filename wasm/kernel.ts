@@ -75,7 +75,8 @@ function wrap(instance: WebAssembly.Instance): Kernel {
 
 /**
  * Loads the module once; concurrent and repeated calls share the same promise so callers can
- * `await init()` defensively at every entry point.
+ * `await init()` defensively at every entry point. `source` overrides where the module comes
+ * from (a precompiled module, bytes or a fetch Response); only the first call's is used.
  */
 export function init(source?: WasmSource): Promise<void> {
   loading ??= instantiate(source).then(
