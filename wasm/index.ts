@@ -4,7 +4,8 @@
 // `await init()` once, after which everything is synchronous.
 //
 // Bundling: wrangler and Vite handle the `.wasm` files as they are. Plain esbuild needs
-// `--loader:.wasm=file` (or pass your own module or bytes to `init`).
+// `--loader:.wasm=file` and wasm/build/*.wasm served under `build/` beside the bundle, or pass
+// the module, its bytes or a Response to `init`.
 export {
   blake3,
   createHasher,
