@@ -21,6 +21,7 @@ export function parseRange(header: string | undefined, size: number): ByteSpan |
     if (!s) continue;
     const r = /^(\d*)-(\d*)$/.exec(s);
     if (!r || (r[1] === "" && r[2] === "")) return null;
+    if (r[2] !== "" && r[1] !== "" && Number(r[2]) < Number(r[1])) return null; // invalid: ignore
     if (r[1] === "") specs.push({ suffix: Number(r[2]) });
     else specs.push({ first: Number(r[1]), ...(r[2] === "" ? {} : { last: Number(r[2]) }) });
   }
@@ -28,7 +29,6 @@ export function parseRange(header: string | undefined, size: number): ByteSpan |
     if (spec.suffix !== undefined) {
       if (spec.suffix > 0 && size > 0) return { start: Math.max(0, size - spec.suffix), end: size };
     } else if (spec.first !== undefined && spec.first < size) {
-      if (spec.last !== undefined && spec.last < spec.first) return null; // invalid: ignore Range
       return { start: spec.first, end: Math.min(size, (spec.last ?? size - 1) + 1) };
     }
   }
