@@ -7,6 +7,7 @@ import { accounts } from "./routes/accounts.ts";
 import { gateway } from "./routes/gateway.ts";
 import { keys } from "./routes/keys.ts";
 import { meta } from "./routes/meta.ts";
+import { uploadSessions } from "./routes/upload-sessions.ts";
 import { uploads } from "./routes/uploads.ts";
 
 /**
@@ -43,6 +44,7 @@ export function createApp() {
   app.route("/", accounts);
   app.route("/", keys);
   app.route("/", gateway);
+  app.route("/", uploadSessions);
   app.route("/", uploads);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
