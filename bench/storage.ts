@@ -13,14 +13,19 @@ const PART = 64 * MiB;
 
 function randomBytes(length: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
-  for (let i = 0; i < length; i += 65536) crypto.getRandomValues(out.subarray(i, Math.min(i + 65536, length)));
+  for (let i = 0; i < length; i += 65536)
+    crypto.getRandomValues(out.subarray(i, Math.min(i + 65536, length)));
   return out;
 }
 
 const mbps = (bytes: number, ms: number) => (bytes / 1e6 / (ms / 1000)).toFixed(1);
 
 async function referenceImport(data: Uint8Array) {
-  const blockstore = { put: async (cid: unknown) => cid, get: async () => new Uint8Array(), has: async () => false };
+  const blockstore = {
+    put: async (cid: unknown) => cid,
+    get: async () => new Uint8Array(),
+    has: async () => false,
+  };
   const t0 = performance.now();
   let cid = "";
   async function* pieces() {
@@ -51,11 +56,18 @@ try {
   });
   const uploadMs = performance.now() - t0;
   const uploaded = (await res.json()) as { cid: string };
-  if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${JSON.stringify(uploaded)}`);
+  if (res.status !== 201)
+    throw new Error(`upload failed: ${res.status} ${JSON.stringify(uploaded)}`);
   const ref = await referenceImport(data);
-  console.log(`upload ${SIZE / MiB} MiB via wrangler dev:     ${mbps(SIZE, uploadMs)} MB/s (${uploadMs.toFixed(0)} ms)`);
-  console.log(`ipfs-unixfs-importer in memory (CID only): ${mbps(SIZE, ref.ms)} MB/s (${ref.ms.toFixed(0)} ms)`);
-  console.log(`ratio tessera/reference = ${(ref.ms / uploadMs).toFixed(3)}; CIDs equal: ${ref.cid === uploaded.cid}`);
+  console.log(
+    `upload ${SIZE / MiB} MiB via wrangler dev:     ${mbps(SIZE, uploadMs)} MB/s (${uploadMs.toFixed(0)} ms)`,
+  );
+  console.log(
+    `ipfs-unixfs-importer in memory (CID only): ${mbps(SIZE, ref.ms)} MB/s (${ref.ms.toFixed(0)} ms)`,
+  );
+  console.log(
+    `ratio tessera/reference = ${(ref.ms / uploadMs).toFixed(3)}; CIDs equal: ${ref.cid === uploaded.cid}`,
+  );
 
   // 2. Gateway: whole-file read throughput and time to first byte.
   const g0 = performance.now();
@@ -70,7 +82,9 @@ try {
     read += value.length;
   }
   const readMs = performance.now() - g0;
-  console.log(`gateway GET /ipfs/{cid}: status ${got.status}, ${read} bytes, ${mbps(read, readMs)} MB/s, TTFB ${first.toFixed(1)} ms`);
+  console.log(
+    `gateway GET /ipfs/{cid}: status ${got.status}, ${read} bytes, ${mbps(read, readMs)} MB/s, TTFB ${first.toFixed(1)} ms`,
+  );
 
   // 3. A file of SESSION_SIZE bytes through a resumable session in PART-sized parts.
   const s0 = performance.now();
@@ -91,7 +105,10 @@ try {
   }
   const partsMs = performance.now() - s0;
   const c0 = performance.now();
-  const done = await fetch(`${server.base}/v1/uploads/sessions/${id}/complete`, { method: "POST", headers: auth });
+  const done = await fetch(`${server.base}/v1/uploads/sessions/${id}/complete`, {
+    method: "POST",
+    headers: auth,
+  });
   const completeMs = performance.now() - c0;
   const session = (await done.json()) as { cid: string; size: number };
   console.log(
