@@ -27,7 +27,7 @@ export function createApp() {
     "*",
     cors({
       origin: "*",
-      allowHeaders: ["authorization", "content-type", "idempotency-key"],
+      allowHeaders: ["authorization", "content-type", "idempotency-key", "range", "if-none-match"],
       allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
       exposeHeaders: [
         "x-request-id",
@@ -35,6 +35,12 @@ export function createApp() {
         "ratelimit-policy",
         "retry-after",
         "idempotent-replayed",
+        "etag",
+        "content-range",
+        "content-length",
+        "x-ipfs-path",
+        "x-ipfs-roots",
+        "content-location",
       ],
       maxAge: 86400,
     }),

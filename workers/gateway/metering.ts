@@ -1,12 +1,45 @@
+import type { Context } from "hono";
 import type { CID } from "multiformats/cid";
+import { parseApiKey } from "../../protocol/ids.ts";
+import { accountStub } from "../http/auth.ts";
+import type { AppEnv } from "../http/types.ts";
 
 /**
- * Hook for metering: called once per gateway response with the number of body bytes actually
- * sent (0 for HEAD and 304; for streams, counted as the client reads, so an aborted download
- * reports what was delivered) and the CID the request named. It does nothing yet; billing will
- * turn it into a usage event on the serving account.
+ * Gateway metering: each response becomes one `gateway.served` usage event, its id the request
+ * id, so a retried write of the event is a no-op.
+ *
+ * The gateway is public, so whose usage is it? A request that carries a valid API key is metered
+ * to that key's account (SDKs and dashboards send one); an anonymous request is metered to the
+ * platform's own usage record (the `platform` Account object), so egress is always counted even
+ * when nobody can be billed for it. Recording happens after the response, in `waitUntil`.
  */
-export function onServed(bytes: number, cid: CID): void {
-  void bytes;
-  void cid;
+export const PLATFORM_USAGE = "platform";
+
+export function meter(c: Context<AppEnv>, cid: CID): (bytes: number) => void {
+  let recorded = false;
+  return (bytes) => {
+    if (recorded) return;
+    recorded = true;
+    c.executionCtx.waitUntil(record(c, cid, bytes));
+  };
+}
+
+async function record(c: Context<AppEnv>, cid: CID, bytes: number): Promise<void> {
+  const id = `served:${c.get("requestId")}`;
+  const key = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+  const parsed = key ? parseApiKey(key) : null;
+  if (key && parsed) {
+    const account = accountStub(c.env, parsed.accountId);
+    // Only a key that authenticates may have usage recorded against its account.
+    const auth = await account.authenticate(key, {
+      limit: Number.MAX_SAFE_INTEGER,
+      windowSeconds: 60,
+    });
+    if (auth.ok) {
+      await account.recordUsage(id, "gateway.served", bytes, cid.toString());
+      return;
+    }
+  }
+  const platform = c.env.ACCOUNT.get(c.env.ACCOUNT.idFromName(PLATFORM_USAGE));
+  await platform.recordUsage(id, "gateway.served", bytes, cid.toString());
 }

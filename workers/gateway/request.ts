@@ -21,6 +21,11 @@ export interface GatewayRequest {
     range?: string | undefined;
     ifNoneMatch?: string | undefined;
   };
+  /**
+   * Called once per response with the body bytes actually delivered (0 for HEAD and 304; for a
+   * stream, counted as the client reads, so an aborted download reports what it got): metering.
+   */
+  served: (bytes: number) => void;
 }
 
 /** Headers shared by a 304 and the response it stands for: everything but the body's own. */

@@ -7,7 +7,6 @@ import {
   matchesIfNoneMatch,
   paramsDigest,
 } from "./headers.ts";
-import { onServed } from "./metering.ts";
 import { isEntityBytes, resolveEntityBytes } from "./range.ts";
 import { type GatewayRequest, notModified } from "./request.ts";
 import { resolvePath } from "./resolve.ts";
@@ -48,7 +47,7 @@ export async function serveCar(
   const etag = etags.car(req.root, digest);
   const headers = immutableHeaders(etag, req.ipfsPath, [req.root]);
   if (matchesIfNoneMatch(req.headers.ifNoneMatch, etag)) {
-    onServed(0, req.root);
+    req.served(0);
     return notModified(headers);
   }
 
@@ -71,13 +70,13 @@ export async function serveCar(
   headers.set("accept-ranges", "none");
   if (contentLocation) headers.set("content-location", contentLocation);
   if (req.method === "HEAD") {
-    onServed(0, req.root);
+    req.served(0);
     return new Response(null, { status: 200, headers });
   }
   async function* all(): AsyncGenerator<Block> {
     yield* pathBlocks;
     yield* scopeBlocks(blocks, node, scope, span);
   }
-  const body = byteStream(carBytes(req.root, all(), { dups }), (n) => onServed(n, req.root));
+  const body = byteStream(carBytes(req.root, all(), { dups }), (n) => req.served(n));
   return new Response(body, { status: 200, headers });
 }

@@ -1,5 +1,4 @@
 import { contentDisposition, etags, immutableHeaders, matchesIfNoneMatch } from "./headers.ts";
-import { onServed } from "./metering.ts";
 import { RAW_CONTENT_TYPE } from "./negotiate.ts";
 import { parseRange } from "./range.ts";
 import { type GatewayRequest, notModified } from "./request.ts";
@@ -21,14 +20,14 @@ export async function serveRaw(
     req.segments.length === 0 &&
     matchesIfNoneMatch(req.headers.ifNoneMatch, etags.raw(req.root))
   ) {
-    onServed(0, req.root);
+    req.served(0);
     return notModified(immutableHeaders(etags.raw(req.root), req.ipfsPath, [req.root]));
   }
   const { node, roots } = await resolvePath(blocks, req.root, req.segments);
   const etag = etags.raw(node.cid);
   const headers = immutableHeaders(etag, req.ipfsPath, roots);
   if (matchesIfNoneMatch(req.headers.ifNoneMatch, etag)) {
-    onServed(0, req.root);
+    req.served(0);
     return notModified(headers);
   }
   headers.set("content-type", RAW_CONTENT_TYPE);
@@ -49,6 +48,6 @@ export async function serveRaw(
   }
   headers.set("content-length", String(body.length));
   const sent = req.method === "HEAD" ? 0 : body.length;
-  onServed(sent, req.root);
+  req.served(sent);
   return new Response(req.method === "HEAD" ? null : arrayBufferView(body), { status, headers });
 }

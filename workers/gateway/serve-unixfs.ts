@@ -3,7 +3,6 @@ import { sniff, typeFromName } from "./content-type.ts";
 import { fileBytes } from "./file.ts";
 import { contentDisposition, etags, immutableHeaders, matchesIfNoneMatch } from "./headers.ts";
 import { directoryListing } from "./listing.ts";
-import { onServed } from "./metering.ts";
 import { parseRange } from "./range.ts";
 import { type GatewayRequest, notModified } from "./request.ts";
 import { listDirectory, resolvePath } from "./resolve.ts";
@@ -56,13 +55,13 @@ export async function serveUnixFS(
     const etag = etags.dirIndex(node.cid);
     const headers = immutableHeaders(etag, req.ipfsPath, roots);
     if (matchesIfNoneMatch(req.headers.ifNoneMatch, etag)) {
-      onServed(0, req.root);
+      req.served(0);
       return notModified(headers);
     }
     const html = new TextEncoder().encode(directoryListing(req.ipfsPath, node.cid, entries));
     headers.set("content-type", "text/html; charset=utf-8");
     headers.set("content-length", String(html.length));
-    onServed(req.method === "HEAD" ? 0 : html.length, req.root);
+    req.served(req.method === "HEAD" ? 0 : html.length);
     return new Response(req.method === "HEAD" ? null : html, { status: 200, headers });
   }
   if (node.kind === "other") {
@@ -77,7 +76,7 @@ export async function serveUnixFS(
     if (matchesIfNoneMatch(req.headers.ifNoneMatch, etag)) return notModified(headers);
     headers.set("content-type", type);
     headers.set("content-length", String(node.bytes.length));
-    onServed(req.method === "HEAD" ? 0 : node.bytes.length, req.root);
+    req.served(req.method === "HEAD" ? 0 : node.bytes.length);
     return new Response(req.method === "HEAD" ? null : arrayBufferView(node.bytes), { headers });
   }
   return serveFile(req, blocks, node, req.segments.at(-1), roots);
@@ -104,7 +103,7 @@ async function serveFile(
     matchesIfNoneMatch(req.headers.ifNoneMatch, baseEtag) ||
     matchesIfNoneMatch(req.headers.ifNoneMatch, etag)
   ) {
-    onServed(0, req.root);
+    req.served(0);
     return notModified(headers);
   }
   const { start, end } = range ?? { start: 0, end: size };
@@ -135,10 +134,10 @@ async function serveFile(
   }
   if (req.method === "HEAD") {
     await chunks.return(undefined);
-    onServed(0, req.root);
+    req.served(0);
     return new Response(null, { status, headers });
   }
-  const body = byteStream(prepend(firstChunk, chunks), (n) => onServed(n, req.root));
+  const body = byteStream(prepend(firstChunk, chunks), (n) => req.served(n));
   return new Response(body, { status, headers });
 }
 

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ErrorCode } from "../../protocol/errors.ts";
 import { parseCid } from "../gateway/cid.ts";
+import { meter } from "../gateway/metering.ts";
 import type { GatewayRequest } from "../gateway/request.ts";
 import { serveGateway } from "../gateway/serve.ts";
 import { problemResponses } from "../http/openapi.ts";
@@ -180,6 +181,7 @@ async function handle(
       "entity-bytes": query["entity-bytes"],
     },
     headers: { range: headers.range, ifNoneMatch: headers["if-none-match"] },
+    served: meter(c, root),
   };
   return serveGateway(req, c.env.BLOCKS, {
     format: query.format,
