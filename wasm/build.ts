@@ -3,6 +3,7 @@
 // wasm/build/blake3-simd128.wasm (SIMD128 only, for engines without relaxed SIMD, e.g. Safari).
 // The output depends only on the sources, the flags and the compiler version, so a stamp of
 // those lets repeated builds (every `npm test`) skip the compiler.
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import asc from "assemblyscript/asc";
@@ -53,6 +54,9 @@ async function upToDate(stamp: string): Promise<boolean> {
   for (const { file } of TARGETS) if (!(await exists(new URL(file, outDir)))) return false;
   return true;
 }
+
+// kernels.ts is generated (wasm/tools/gen-kernels.ts), never committed: regenerate it first.
+execFileSync(process.execPath, [new URL("tools/gen-kernels.ts", here).pathname], { stdio: "inherit" });
 
 const files = (await readdir(sourceDir)).filter((f) => f.endsWith(".ts")).sort();
 const stamp = await inputsStamp(files);

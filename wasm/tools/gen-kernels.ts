@@ -3,7 +3,8 @@
 // would be 7 rounds x 8 G calls of error-prone copy-paste; AssemblyScript has no macros and its
 // functions cannot update the caller's locals, so a generator is the honest way to keep the
 // state and message words in locals (registers) instead of memory.
-// Usage: node wasm/tools/gen-kernels.ts (deterministic; the output is committed, Biome-formatted).
+// Run by wasm/build.ts before every build (deterministic, Biome-formatted); the output is
+// gitignored, so the generator is the only source.
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 
