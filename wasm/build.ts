@@ -56,7 +56,9 @@ async function upToDate(stamp: string): Promise<boolean> {
 }
 
 // kernels.ts is generated (wasm/tools/gen-kernels.ts), never committed: regenerate it first.
-execFileSync(process.execPath, [new URL("tools/gen-kernels.ts", here).pathname], { stdio: "inherit" });
+execFileSync(process.execPath, [new URL("tools/gen-kernels.ts", here).pathname], {
+  stdio: "inherit",
+});
 
 const files = (await readdir(sourceDir)).filter((f) => f.endsWith(".ts")).sort();
 const stamp = await inputsStamp(files);

@@ -3,9 +3,8 @@
 // would be 7 rounds x 8 G calls of error-prone copy-paste; AssemblyScript has no macros and its
 // functions cannot update the caller's locals, so a generator is the honest way to keep the
 // state and message words in locals (registers) instead of memory.
-// Run by wasm/build.ts before every build (deterministic, Biome-formatted); the output is
+// Run by wasm/build.ts before every build (deterministic); the output is
 // gitignored, so the generator is the only source.
-import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 
 const PERMUTATION = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
@@ -285,5 +284,4 @@ writeFileSync(
   target,
   `${header}\n${masks(16)}\n${masks(8)}\n\n${scalarKernel()}\n${simdKernel(1)}\n${simdKernel(2)}`,
 );
-execFileSync("npx", ["biome", "format", "--write", target.pathname], { stdio: "ignore" });
 console.log(`wrote ${target.pathname}`);
