@@ -3,8 +3,24 @@
 // gateway read throughput and time to first byte.
 import { performance } from "node:perf_hooks";
 import { importer } from "ipfs-unixfs-importer";
-import { KUBO_2025_PROFILE } from "../test/fixtures/kubo-profile.ts";
-import { signup, startServer } from "./_server.ts";
+import { fixedSize } from "ipfs-unixfs-importer/chunker";
+import { balanced } from "ipfs-unixfs-importer/layout";
+import { startLocalNetwork } from "../scripts/local-network.ts";
+
+/** The peer: ipfs-unixfs-importer with Kubo's unixfs-v1-2025 parameters. */
+const KUBO_2025_PROFILE = {
+  cidVersion: 1,
+  rawLeaves: true,
+  reduceSingleLeafToSelf: true,
+  chunker: fixedSize({ chunkSize: 1024 * 1024 }),
+  layout: balanced({ maxChildrenPerNode: 1024 }),
+} as const;
+
+async function signup(base: string): Promise<string> {
+  const res = await fetch(`${base}/v1/accounts`, { method: "POST" });
+  if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { api_key: string }).api_key;
+}
 
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_STORAGE_MIB ?? 256) * MiB;
@@ -37,10 +53,12 @@ async function referenceImport(data: Uint8Array) {
   return { cid, ms: performance.now() - t0 };
 }
 
-const server = await startServer({
-  MAX_UPLOAD_REQUEST_BYTES: String(Math.max(SIZE, PART) + MiB),
-  STORAGE_QUOTA_BYTES: String(8 * 1024 * MiB),
-  RATE_LIMIT_PER_MINUTE: "100000",
+const server = await startLocalNetwork({
+  vars: {
+    MAX_UPLOAD_REQUEST_BYTES: String(Math.max(SIZE, PART) + MiB),
+    STORAGE_QUOTA_BYTES: String(8 * 1024 * MiB),
+    RATE_LIMIT_PER_MINUTE: "100000",
+  },
 });
 try {
   const key = await signup(server.base);

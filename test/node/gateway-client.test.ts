@@ -1,7 +1,6 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -11,6 +10,7 @@ import { fixedSize } from "ipfs-unixfs-importer/chunker";
 import { balanced } from "ipfs-unixfs-importer/layout";
 import type { CID } from "multiformats/cid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalNetwork, startLocalNetwork } from "../../scripts/local-network.ts";
 import { blockKey } from "../../workers/storage/blocks.ts";
 
 /**
@@ -65,25 +65,13 @@ async function importAll(source: { path?: string; content: Uint8Array }[], wrap:
   return root;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-    });
-  });
-}
-
 const file = bytesOf(2 * 1048576 + 4321, 11);
 const nested = new TextEncoder().encode("a file inside a directory\n");
 let fileCid: CID;
 let dirCid: CID;
-let server: ChildProcess | undefined;
+let server: LocalNetwork | undefined;
 let state: string;
 let baseUrl: string;
-let output = "";
 let verifiedFetch: VerifiedFetch;
 
 beforeAll(async () => {
@@ -121,30 +109,8 @@ beforeAll(async () => {
     { env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
   );
 
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn("node", ["scripts/start.ts"], {
-    env: { ...process.env, PORT: String(port), TESSERA_STATE_DIR: persist },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  server.stdout?.on("data", (d) => {
-    output += d;
-  });
-  server.stderr?.on("data", (d) => {
-    output += d;
-  });
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (server.exitCode !== null) throw new Error(`server exited:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-    try {
-      if ((await fetch(`${baseUrl}/healthz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  server = await startLocalNetwork({ stateDir: persist });
+  baseUrl = server.base;
 
   // The gateway is the client's only source. Without the libp2p parts (no transports, no DHT, no
   // discovery) the client asks it at once instead of first waiting on a DHT with no peers.
@@ -159,13 +125,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await verifiedFetch?.stop();
-  if (server?.pid) {
-    try {
-      process.kill(-server.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-  }
+  server?.stop();
   if (state) rmSync(state, { recursive: true, force: true });
 });
 
