@@ -37,3 +37,18 @@ export async function signup(): Promise<{ accountId: string; apiKey: string }> {
   const body = (await res.json()) as { account_id: string; api_key: string };
   return { accountId: body.account_id, apiKey: body.api_key };
 }
+
+/**
+ * A request body streamed in `piece`-sized chunks with no Content-Length, as a client piping a
+ * file of unknown size sends it.
+ */
+export function streamedBody(data: Uint8Array, piece = 1024 * 1024): RequestInit {
+  const body = new ReadableStream({
+    start(controller) {
+      for (let i = 0; i < data.length; i += piece) controller.enqueue(data.slice(i, i + piece));
+      controller.close();
+    },
+  });
+  // `duplex` is required for streamed bodies but missing from the RequestInit types.
+  return { body, duplex: "half" } as RequestInit;
+}

@@ -6,7 +6,7 @@ import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
 import { describe, expect, it } from "vitest";
 import { blockKey } from "../../workers/storage/blocks.ts";
-import { api, bearer, expectProblem, signup } from "./helpers.ts";
+import { api, bearer, expectProblem, signup, streamedBody } from "./helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -123,18 +123,10 @@ describe("storage quota", () => {
   it("enforces the single-request limit on a streamed body without Content-Length", async () => {
     const { apiKey } = await signup();
     const data = bytes(13 * MiB, 3);
-    const stream = new ReadableStream({
-      start(controller) {
-        for (let i = 0; i < data.length; i += MiB) controller.enqueue(data.slice(i, i + MiB));
-        controller.close();
-      },
-    });
     const res = await api("/v1/uploads", {
       method: "POST",
       headers: bearer(apiKey, { "content-type": "application/octet-stream" }),
-      body: stream,
-      // @ts-expect-error: `duplex` is required for streamed bodies but missing from the types.
-      duplex: "half",
+      ...streamedBody(data),
     });
     await expectProblem(res, 413, "payload_too_large");
   });
@@ -160,18 +152,10 @@ describe("storage quota", () => {
     for (const seed of [4, 5])
       expect((await upload(apiKey, bytes(10 * MiB, seed))).status).toBe(201);
     const data = bytes(10 * MiB, 6);
-    const stream = new ReadableStream({
-      start(controller) {
-        for (let i = 0; i < data.length; i += MiB) controller.enqueue(data.slice(i, i + MiB));
-        controller.close();
-      },
-    });
     const res = await api("/v1/uploads", {
       method: "POST",
       headers: bearer(apiKey, { "content-type": "application/octet-stream" }),
-      body: stream,
-      // @ts-expect-error: `duplex` is required for streamed bodies but missing from the types.
-      duplex: "half",
+      ...streamedBody(data),
     });
     await expectProblem(res, 413, "storage_quota_exceeded");
     expect(await env.BLOCKS.head(blockKey(await rawCid(data.subarray(0, MiB))))).toBeNull();
