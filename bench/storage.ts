@@ -65,6 +65,25 @@ try {
   const auth = { authorization: `Bearer ${key}` };
   const data = randomBytes(SIZE);
 
+  // 0. The floor of this stack: the same bytes PUT straight into R2 as one session part (no
+  // hashing, no import), then discarded.
+  const openFloor = await fetch(`${server.base}/v1/uploads/sessions`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: "{}",
+  });
+  const floorId = ((await openFloor.json()) as { id: string }).id;
+  const f0 = performance.now();
+  const floorPut = await fetch(`${server.base}/v1/uploads/sessions/${floorId}/parts/1`, {
+    method: "PUT",
+    headers: { ...auth, "content-type": "application/octet-stream" },
+    body: data,
+  });
+  const floorMs = performance.now() - f0;
+  if (floorPut.status !== 200) throw new Error(`floor put: ${floorPut.status}`);
+  await fetch(`${server.base}/v1/uploads/sessions/${floorId}`, { method: "DELETE", headers: auth });
+  console.log(`plain R2 put of ${SIZE / MiB} MiB via wrangler dev: ${mbps(SIZE, floorMs)} MB/s`);
+
   // 1. One request of SIZE bytes through the Worker (UnixFS + BLAKE3 + R2 + Durable Objects).
   const t0 = performance.now();
   const res = await fetch(`${server.base}/v1/uploads`, {
