@@ -105,6 +105,7 @@ try {
   console.log(
     `ratio tessera/reference = ${(ref.ms / uploadMs).toFixed(3)}; CIDs equal: ${ref.cid === uploaded.cid}`,
   );
+  console.log(`ratio tessera/plain R2 put = ${(floorMs / uploadMs).toFixed(2)}`);
 
   // 2. Gateway: whole-file read throughput and time to first byte.
   const g0 = performance.now();
