@@ -85,6 +85,10 @@ export function compareF32(a: Float32Array, b: Float32Array, tol: F32Tolerance):
     const y = b[i] ?? Number.NaN;
     if (Number.isNaN(x) && Number.isNaN(y)) continue;
     if (x === y) continue;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      mismatched++;
+      continue;
+    }
     if (!(Math.abs(x - y) <= tol.abs_tol + tol.rel_tol * Math.max(Math.abs(x), Math.abs(y))))
       mismatched++;
   }
