@@ -75,6 +75,9 @@ export const ERRORS = {
   malformed_dag: { status: 400, title: "Content is not valid UnixFS" },
   block_corrupt: { status: 502, title: "A stored block failed verification against its CID" },
 
+  // Contributors.
+  upgrade_required: { status: 426, title: "This endpoint speaks WebSocket" },
+
   // Everything we did not foresee. Never carries internals.
   internal: { status: 500, title: "Internal server error" },
 } as const satisfies Record<string, { status: number; title: string }>;

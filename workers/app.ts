@@ -4,6 +4,7 @@ import { requestId } from "hono/request-id";
 import { ApiError, toProblemResponse, validationError } from "./http/problem.ts";
 import type { AppEnv } from "./http/types.ts";
 import { accounts } from "./routes/accounts.ts";
+import { contribute } from "./routes/contribute.ts";
 import { gateway } from "./routes/gateway.ts";
 import { keys } from "./routes/keys.ts";
 import { meta } from "./routes/meta.ts";
@@ -52,6 +53,7 @@ export function createApp() {
   app.route("/", gateway);
   app.route("/", uploadSessions);
   app.route("/", uploads);
+  app.route("/", contribute);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -1,4 +1,5 @@
 import type { Account } from "../durable-objects/account/account.ts";
+import type { Dispatcher } from "../durable-objects/dispatcher/dispatcher.ts";
 import type { BlockBindings } from "./storage/blocks.ts";
 import type { WriterBindings } from "./storage/writer.ts";
 
@@ -8,6 +9,11 @@ import type { WriterBindings } from "./storage/writer.ts";
  */
 export interface AccountBindings {
   ACCOUNT: DurableObjectNamespace<Account>;
+}
+
+export interface ContributorBindings {
+  /** One `Dispatcher` per contributor pool, by pool name. */
+  DISPATCHER: DurableObjectNamespace<Dispatcher>;
 }
 
 export interface AssetBindings {
@@ -27,4 +33,9 @@ export interface Settings {
   MAX_UPLOAD_REQUEST_BYTES?: string;
 }
 
-export type Env = AccountBindings & AssetBindings & BlockBindings & WriterBindings & Settings;
+export type Env = AccountBindings &
+  ContributorBindings &
+  AssetBindings &
+  BlockBindings &
+  WriterBindings &
+  Settings;

@@ -36,6 +36,7 @@ describe("service endpoints", () => {
         "GET /v1/uploads/{cid}",
         "DELETE /v1/uploads/{cid}",
         "POST /v1/uploads/sessions",
+        "GET /v1/contribute",
         "GET /v1/uploads/sessions/{id}",
         "DELETE /v1/uploads/sessions/{id}",
         "PUT /v1/uploads/sessions/{id}/parts/{n}",

@@ -1,0 +1,112 @@
+import { z } from "@hono/zod-openapi";
+
+/**
+ * The contributor protocol: JSON text frames over the WebSocket at `GET /v1/contribute`.
+ * docs/protocol.md is the prose version; every frame, both ways, is parsed by these schemas.
+ *
+ * Handshake: the server speaks first with a `challenge` (a fresh nonce); the contributor answers
+ * `auth` with its ed25519 public key as a Solana address (base58) and a signature over
+ * `authMessage(nonce, pool)`; the server answers `welcome` or an `error` and closes.
+ */
+export const PROTOCOL_VERSION = 1;
+export const POOLS = ["browser", "native"] as const;
+export type Pool = (typeof POOLS)[number];
+
+/** A Solana address: base58 of a 32-byte ed25519 public key (32 to 44 characters). */
+export const SolanaAddress = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/);
+
+/** What is signed in the handshake: domain-separated so the signature means nothing elsewhere. */
+export function authMessage(nonce: string, pool: Pool): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(`tessera contribute v${PROTOCOL_VERSION}\n${pool}\n${nonce}`);
+}
+
+/** WebGPU limits and features the contributor's adapter offers (a subset of GPUSupportedLimits). */
+export const Capabilities = z
+  .object({
+    features: z.array(z.string().max(64)).max(64).default([]),
+    limits: z
+      .object({
+        maxBufferSize: z.number().int().nonnegative(),
+        maxStorageBufferBindingSize: z.number().int().nonnegative(),
+        maxComputeWorkgroupsPerDimension: z.number().int().nonnegative(),
+        maxComputeInvocationsPerWorkgroup: z.number().int().nonnegative(),
+      })
+      .partial()
+      .default({}),
+    adapter: z.string().max(200).optional(),
+  })
+  .strict();
+export type Capabilities = z.infer<typeof Capabilities>;
+
+// --- contributor → server ---------------------------------------------------------------------
+
+export const AuthFrame = z
+  .object({
+    type: z.literal("auth"),
+    version: z.literal(PROTOCOL_VERSION),
+    address: SolanaAddress,
+    /** base64 of the 64-byte ed25519 signature over `authMessage(nonce, pool)`. */
+    signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
+    capabilities: Capabilities,
+  })
+  .strict();
+
+export const ReadyFrame = z
+  .object({ type: z.literal("ready"), slots: z.number().int().min(1).max(16).default(1) })
+  .strict();
+
+export const ResultFrame = z
+  .object({
+    type: z.literal("result"),
+    task_id: z.string().min(1).max(100),
+    lease_token: z.string().min(1).max(200),
+    /** CID of the uploaded output. */
+    output_cid: z.string().min(1).max(200),
+    /** BLAKE3 hex of the output bytes. */
+    digest: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .strict();
+
+export const FailedFrame = z
+  .object({
+    type: z.literal("failed"),
+    task_id: z.string().min(1).max(100),
+    lease_token: z.string().min(1).max(200),
+    reason: z.string().max(500),
+  })
+  .strict();
+
+export const ClientFrame = z.discriminatedUnion("type", [
+  AuthFrame,
+  ReadyFrame,
+  ResultFrame,
+  FailedFrame,
+]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+
+// --- server → contributor ---------------------------------------------------------------------
+
+/** Stable codes of protocol errors, sent before the server closes or ignores a frame. */
+export const PROTOCOL_ERRORS = [
+  "malformed_frame",
+  "out_of_order",
+  "bad_signature",
+  "unknown_lease",
+  "lease_expired",
+] as const;
+export type ProtocolErrorCode = (typeof PROTOCOL_ERRORS)[number];
+
+export type ServerFrame =
+  | { type: "challenge"; version: number; pool: Pool; nonce: string }
+  | { type: "welcome"; address: string; pool: Pool }
+  | {
+      type: "task";
+      task_id: string;
+      job_id: string;
+      lease_token: string;
+      /** Epoch milliseconds: a result after this is not accepted. */
+      deadline: number;
+      spec: unknown;
+    }
+  | { type: "ack"; task_id: string; status: "accepted" | "pending_verification" | "duplicate" }
+  | { type: "error"; code: ProtocolErrorCode; message: string; fatal: boolean };

@@ -1,0 +1,146 @@
+import { env } from "cloudflare:workers";
+import { base58btc } from "multiformats/bases/base58";
+import { describe, expect, it } from "vitest";
+import { authMessage, type Pool } from "../../protocol/contributor.ts";
+import { api, expectProblem } from "./helpers.ts";
+
+/** A contributor as a real WebSocket client would be: frames in, frames out. */
+async function connect(pool: Pool = "browser") {
+  const res = await api(`/v1/contribute?pool=${pool}`, { headers: { upgrade: "websocket" } });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket;
+  if (!ws) throw new Error("no WebSocket in the 101 response");
+  const inbox: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  let closed: { code: number } | undefined;
+  ws.addEventListener("message", (e) => {
+    inbox.push(JSON.parse(e.data as string));
+    for (const w of waiters.splice(0)) w();
+  });
+  ws.addEventListener("close", (e) => {
+    closed = { code: e.code };
+    for (const w of waiters.splice(0)) w();
+  });
+  ws.accept();
+  const next = async () => {
+    while (inbox.length === 0) await new Promise<void>((r) => waiters.push(r));
+    return inbox.shift() as Record<string, unknown>;
+  };
+  const whenClosed = async () => {
+    while (!closed) await new Promise<void>((r) => waiters.push(r));
+    return closed;
+  };
+  return { ws, next, whenClosed, send: (frame: unknown) => ws.send(JSON.stringify(frame)) };
+}
+
+async function keypair() {
+  const keys = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ])) as CryptoKeyPair;
+  const raw = new Uint8Array((await crypto.subtle.exportKey("raw", keys.publicKey)) as ArrayBuffer);
+  const address = base58btc.baseEncode(raw);
+  const sign = async (bytes: Uint8Array<ArrayBuffer>) => {
+    const sig = new Uint8Array(
+      await crypto.subtle.sign({ name: "Ed25519" }, keys.privateKey, bytes),
+    );
+    return btoa(String.fromCharCode(...sig));
+  };
+  return { address, sign };
+}
+
+const capabilities = {
+  features: ["shader-f16"],
+  limits: { maxBufferSize: 268435456 },
+  adapter: "test",
+};
+
+describe("contributor handshake over a real WebSocket", () => {
+  it("challenges, accepts a signature by the claimed key, and registers the contributor", async () => {
+    const c = await connect("native");
+    const challenge = await c.next();
+    expect(challenge).toMatchObject({ type: "challenge", version: 1, pool: "native" });
+    const me = await keypair();
+    const signature = await me.sign(authMessage(challenge.nonce as string, "native"));
+    c.send({ type: "auth", version: 1, address: me.address, signature, capabilities });
+    expect(await c.next()).toEqual({ type: "welcome", address: me.address, pool: "native" });
+    c.send({ type: "ready", slots: 2 });
+    // The pool lists the contributor with its capabilities and free slots.
+    const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("native"));
+    let listed = await dispatcher.contributors();
+    for (let i = 0; i < 50 && !listed.some((x) => x.slots === 2); i++)
+      listed = await dispatcher.contributors();
+    expect(listed).toContainEqual({
+      address: me.address,
+      pool: "native",
+      slots: 2,
+      capabilities: {
+        features: ["shader-f16"],
+        limits: { maxBufferSize: 268435456 },
+        adapter: "test",
+      },
+    });
+    c.ws.close(1000, "done");
+  });
+
+  it("refuses a signature over another nonce and closes the socket", async () => {
+    const c = await connect();
+    await c.next();
+    const me = await keypair();
+    const signature = await me.sign(authMessage("some-other-nonce", "browser"));
+    c.send({ type: "auth", version: 1, address: me.address, signature, capabilities });
+    expect(await c.next()).toMatchObject({ type: "error", code: "bad_signature", fatal: true });
+    expect((await c.whenClosed()).code).toBe(1008);
+  });
+
+  it("refuses a valid signature presented for someone else's address", async () => {
+    const c = await connect();
+    const challenge = await c.next();
+    const me = await keypair();
+    const victim = await keypair();
+    const signature = await me.sign(authMessage(challenge.nonce as string, "browser"));
+    c.send({ type: "auth", version: 1, address: victim.address, signature, capabilities });
+    expect(await c.next()).toMatchObject({ type: "error", code: "bad_signature" });
+  });
+
+  it("answers frames out of protocol order with a fatal error", async () => {
+    const c = await connect();
+    await c.next();
+    c.send({ type: "ready", slots: 1 });
+    expect(await c.next()).toMatchObject({ type: "error", code: "out_of_order", fatal: true });
+    expect((await c.whenClosed()).code).toBe(1008);
+  });
+
+  it("answers malformed frames without dropping the connection", async () => {
+    const c = await connect();
+    const challenge = await c.next();
+    c.ws.send("not json");
+    expect(await c.next()).toMatchObject({ type: "error", code: "malformed_frame", fatal: false });
+    c.send({ type: "auth", version: 1, address: "0OIl", signature: "x", capabilities });
+    expect(await c.next()).toMatchObject({ type: "error", code: "malformed_frame" });
+    // Still usable: a correct auth goes through.
+    const me = await keypair();
+    const signature = await me.sign(authMessage(challenge.nonce as string, "browser"));
+    c.send({ type: "auth", version: 1, address: me.address, signature, capabilities });
+    expect(await c.next()).toMatchObject({ type: "welcome" });
+    // A result for a lease that does not exist is refused, not paid.
+    c.send({
+      type: "result",
+      task_id: "t1",
+      lease_token: "forged",
+      output_cid: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+      digest: "0".repeat(64),
+    });
+    expect(await c.next()).toMatchObject({ type: "error", code: "unknown_lease", fatal: false });
+    c.ws.close(1000, "done");
+  });
+
+  it("answers a plain HTTP request with 426 and an unknown pool with 400", async () => {
+    await expectProblem(await api("/v1/contribute"), 426, "upgrade_required");
+    await expectProblem(
+      await api("/v1/contribute?pool=moon", { headers: { upgrade: "websocket" } }),
+      400,
+      "validation_failed",
+    );
+  });
+});
