@@ -2,7 +2,7 @@
 // port, for the suites and benchmarks that talk to Tessera over real HTTP. The caller owns the
 // state directory (`stateDir`, default a fresh temporary one) and must call `stop()`.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,8 +30,16 @@ export async function startLocalNetwork(
   const port = await freePort();
   const ownState = options.stateDir === undefined;
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "tessera-local-"));
-  const args = Object.entries(options.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-  const child = spawn("node", ["scripts/start.ts", ...args], {
+  // Vars go through an env file: `--var KEY:VALUE` cannot carry values that contain colons (URLs).
+  const envFile = join(stateDir, "vars.env");
+  writeFileSync(
+    envFile,
+    Object.entries(options.vars ?? {})
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}\n`)
+      .join(""),
+  );
+  const args = ["--env-file", envFile];
+  const child = spawn(process.execPath, ["scripts/start.ts", ...args], {
     env: { ...process.env, PORT: String(port), TESSERA_STATE_DIR: stateDir },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,

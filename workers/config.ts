@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Micros } from "../protocol/money.ts";
 import type { Settings } from "./env.ts";
+import { parseUpstreams } from "./gateway/upstream.ts";
 
 /**
  * Configuration, parsed from the Worker's plain-text vars with defaults for local development.
@@ -17,6 +18,7 @@ const ConfigSchema = z.object({
   ADMIN_TOKEN: z.string().min(16).optional(),
   STORAGE_QUOTA_BYTES: int(0).default(10 * 1024 ** 3),
   MAX_UPLOAD_REQUEST_BYTES: int(1024).default(100 * 1024 ** 2),
+  GATEWAY_UPSTREAMS: z.string().default("").transform(parseUpstreams),
 });
 
 export interface Config {
@@ -29,6 +31,8 @@ export interface Config {
   storageQuotaBytes: number;
   /** Largest body of one upload request; larger files go through upload sessions. */
   maxUploadRequestBytes: number;
+  /** Trustless gateways asked for blocks this node lacks; empty (off) by default. */
+  gatewayUpstreams: string[];
 }
 
 const cache = new WeakMap<object, Config>();
@@ -45,6 +49,7 @@ export function config(env: Settings): Config {
     adminToken: raw.ADMIN_TOKEN,
     storageQuotaBytes: raw.STORAGE_QUOTA_BYTES,
     maxUploadRequestBytes: raw.MAX_UPLOAD_REQUEST_BYTES,
+    gatewayUpstreams: raw.GATEWAY_UPSTREAMS,
   };
   cache.set(env, parsed);
   return parsed;

@@ -31,6 +31,7 @@ export interface Settings {
   ADMIN_TOKEN?: string;
   STORAGE_QUOTA_BYTES?: string;
   MAX_UPLOAD_REQUEST_BYTES?: string;
+  GATEWAY_UPSTREAMS?: string;
 }
 
 export type Env = AccountBindings &

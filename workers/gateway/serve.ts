@@ -5,6 +5,7 @@ import type { GatewayRequest } from "./request.ts";
 import { serveCar } from "./serve-car.ts";
 import { serveRaw } from "./serve-raw.ts";
 import { serveUnixFS } from "./serve-unixfs.ts";
+import type { Upstreams } from "./upstream.ts";
 import { canVerify, VerifiedBlocks } from "./verified-blocks.ts";
 
 export interface NegotiationInput {
@@ -27,6 +28,7 @@ export async function serveGateway(
   req: GatewayRequest,
   bucket: R2Bucket,
   input: NegotiationInput,
+  upstreams?: Upstreams,
 ): Promise<Response> {
   // Path Gateway spec, "Service-Worker (request header)": a worker registered from the bare
   // content root would control every /ipfs/ path of this origin.
@@ -44,7 +46,7 @@ export async function serveGateway(
       `Blocks hashed with multihash 0x${code} cannot be verified here.`,
     );
   }
-  const blocks = new VerifiedBlocks(new BlockStore(bucket));
+  const blocks = new VerifiedBlocks(new BlockStore(bucket), upstreams);
   // Spec, "Content-Location": when Accept chose the format, name the URL that pins it, so
   // HTTP caches keep the deserialized, raw and CAR answers apart.
   const contentLocation = (format: string) =>

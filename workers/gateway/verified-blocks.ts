@@ -2,6 +2,7 @@ import type { CID } from "multiformats/cid";
 import { ApiError } from "../http/problem.ts";
 import type { BlockStore } from "../storage/blocks.ts";
 import { IDENTITY, SHA2_256, SHA2_512 } from "./cid.ts";
+import type { Upstreams } from "./upstream.ts";
 
 const SUBTLE_HASH: Record<number, string> = { [SHA2_256]: "SHA-256", [SHA2_512]: "SHA-512" };
 
@@ -34,7 +35,11 @@ export class BlockNotFound extends ApiError {
 export class VerifiedBlocks {
   private readonly recent = new Map<string, Uint8Array>();
 
-  constructor(private readonly store: BlockStore) {}
+  constructor(
+    private readonly store: BlockStore,
+    /** Where to look for blocks the store lacks; every answer is verified like a stored block. */
+    private readonly upstreams?: Upstreams,
+  ) {}
 
   async get(cid: CID): Promise<Uint8Array> {
     if (cid.multihash.code === IDENTITY) return cid.multihash.digest;
@@ -48,10 +53,15 @@ export class VerifiedBlocks {
         `Cannot verify multihash 0x${cid.multihash.code.toString(16)}.`,
       );
     }
-    const bytes = await this.store.get(cid);
+    const matches = async (bytes: Uint8Array) =>
+      equal(
+        new Uint8Array(await crypto.subtle.digest(algorithm, arrayBufferView(bytes))),
+        cid.multihash.digest,
+      );
+    const stored = await this.store.get(cid);
+    const bytes = stored ?? (await this.upstreams?.get(cid, matches)) ?? null;
     if (!bytes) throw new BlockNotFound(cid);
-    const digest = new Uint8Array(await crypto.subtle.digest(algorithm, arrayBufferView(bytes)));
-    if (!equal(digest, cid.multihash.digest)) {
+    if (stored && !(await matches(stored))) {
       console.error(`block ${cid} failed verification: stored bytes hash differently`);
       throw new ApiError("block_corrupt", `Stored block ${cid} does not match its CID.`);
     }

@@ -1,10 +1,12 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ErrorCode } from "../../protocol/errors.ts";
+import { config } from "../config.ts";
 import { parseCid } from "../gateway/cid.ts";
 import { meter } from "../gateway/metering.ts";
 import type { GatewayRequest } from "../gateway/request.ts";
 import { serveGateway } from "../gateway/serve.ts";
+import { Upstreams } from "../gateway/upstream.ts";
 import { problemResponses } from "../http/openapi.ts";
 import { ApiError } from "../http/problem.ts";
 import type { AppEnv } from "../http/types.ts";
@@ -183,16 +185,21 @@ async function handle(
     headers: { range: headers.range, ifNoneMatch: headers["if-none-match"] },
     served: meter(c, root),
   };
-  return serveGateway(req, c.env.BLOCKS, {
-    format: query.format,
-    accept: headers.accept,
-    serviceWorker: c.req.header("service-worker"),
-    car: {
-      "car-version": query["car-version"],
-      "car-order": query["car-order"],
-      "car-dups": query["car-dups"],
+  return serveGateway(
+    req,
+    c.env.BLOCKS,
+    {
+      format: query.format,
+      accept: headers.accept,
+      serviceWorker: c.req.header("service-worker"),
+      car: {
+        "car-version": query["car-version"],
+        "car-order": query["car-order"],
+        "car-dups": query["car-dups"],
+      },
     },
-  });
+    new Upstreams(config(c.env).gatewayUpstreams),
+  );
 }
 
 /** `/a/b%20c/` → ["a", "b c"]: each segment percent-decoded on its own, so `%2F` stays in a name. */
