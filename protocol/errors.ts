@@ -75,6 +75,10 @@ export const ERRORS = {
   malformed_dag: { status: 400, title: "Content is not valid UnixFS" },
   block_corrupt: { status: 502, title: "A stored block failed verification against its CID" },
 
+  // Jobs.
+  job_too_large: { status: 400, title: "Job is too large to price" },
+  price_exceeds_max: { status: 422, title: "Job costs more than its max_price" },
+
   // Contributors.
   upgrade_required: { status: 426, title: "This endpoint speaks WebSocket" },
 

@@ -6,6 +6,7 @@ import type { AppEnv } from "./http/types.ts";
 import { accounts } from "./routes/accounts.ts";
 import { contribute } from "./routes/contribute.ts";
 import { gateway } from "./routes/gateway.ts";
+import { jobs } from "./routes/jobs.ts";
 import { keys } from "./routes/keys.ts";
 import { meta } from "./routes/meta.ts";
 import { uploadSessions } from "./routes/upload-sessions.ts";
@@ -53,6 +54,7 @@ export function createApp() {
   app.route("/", gateway);
   app.route("/", uploadSessions);
   app.route("/", uploads);
+  app.route("/", jobs);
   app.route("/", contribute);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import type { Prices } from "../durable-objects/job/pricing.ts";
 import type { Micros } from "../protocol/money.ts";
 import type { Settings } from "./env.ts";
 import { parseUpstreams } from "./gateway/upstream.ts";
@@ -19,6 +20,10 @@ const ConfigSchema = z.object({
   STORAGE_QUOTA_BYTES: int(0).default(10 * 1024 ** 3),
   MAX_UPLOAD_REQUEST_BYTES: int(1024).default(100 * 1024 ** 2),
   GATEWAY_UPSTREAMS: z.string().default("").transform(parseUpstreams),
+  UNIT_PRICE_RENDER_MICROS: int(0).default(100),
+  UNIT_PRICE_INFERENCE_MICROS: int(0).default(50),
+  UNIT_PRICE_WGSL_MICROS: int(0).default(20),
+  PLATFORM_FEE_BPS: int(0).max(10_000).default(1000),
 });
 
 export interface Config {
@@ -33,6 +38,8 @@ export interface Config {
   maxUploadRequestBytes: number;
   /** Trustless gateways asked for blocks this node lacks; empty (off) by default. */
   gatewayUpstreams: string[];
+  /** The price list jobs are quoted and held at (docs/kernels.md, "Pricing"). */
+  prices: Prices;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -50,6 +57,14 @@ export function config(env: Settings): Config {
     storageQuotaBytes: raw.STORAGE_QUOTA_BYTES,
     maxUploadRequestBytes: raw.MAX_UPLOAD_REQUEST_BYTES,
     gatewayUpstreams: raw.GATEWAY_UPSTREAMS,
+    prices: {
+      unit_price: {
+        render: raw.UNIT_PRICE_RENDER_MICROS as Micros,
+        inference: raw.UNIT_PRICE_INFERENCE_MICROS as Micros,
+        wgsl: raw.UNIT_PRICE_WGSL_MICROS as Micros,
+      },
+      platform_fee_bps: raw.PLATFORM_FEE_BPS,
+    },
   };
   cache.set(env, parsed);
   return parsed;

@@ -32,6 +32,10 @@ export interface Settings {
   STORAGE_QUOTA_BYTES?: string;
   MAX_UPLOAD_REQUEST_BYTES?: string;
   GATEWAY_UPSTREAMS?: string;
+  UNIT_PRICE_RENDER_MICROS?: string;
+  UNIT_PRICE_INFERENCE_MICROS?: string;
+  UNIT_PRICE_WGSL_MICROS?: string;
+  PLATFORM_FEE_BPS?: string;
 }
 
 export type Env = AccountBindings &

@@ -37,6 +37,7 @@ describe("service endpoints", () => {
         "DELETE /v1/uploads/{cid}",
         "POST /v1/uploads/sessions",
         "GET /v1/contribute",
+        "POST /v1/jobs/quote",
         "GET /v1/uploads/sessions/{id}",
         "DELETE /v1/uploads/sessions/{id}",
         "PUT /v1/uploads/sessions/{id}/parts/{n}",
