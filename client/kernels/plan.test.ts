@@ -18,14 +18,12 @@ const inference = (rows: number, widths: number[]) =>
   JobSpec.parse({
     kind: "inference",
     input: { cid, rows, cols: widths[0] },
-    layers: widths
-      .slice(1)
-      .map((outputs) => ({
-        weights: cid,
-        biases: cid,
-        outputs,
-        requant: { multiplier: 1, shift: 0 },
-      })),
+    layers: widths.slice(1).map((outputs) => ({
+      weights: cid,
+      biases: cid,
+      outputs,
+      requant: { multiplier: 1, shift: 0 },
+    })),
   });
 const wgsl = (dispatches: number[][], extra: Record<string, unknown> = {}) =>
   JobSpec.parse({
