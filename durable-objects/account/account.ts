@@ -94,6 +94,15 @@ export class Account extends DurableObject {
     return { ok: true, principal, rate: this.limiter.take(principal.keyId, policy) };
   }
 
+  /** Whether `apiKey` is a live key of this account, without counting a request. */
+  async identify(apiKey: string): Promise<boolean> {
+    const account = this.row();
+    return (
+      account !== undefined &&
+      (await this.keys.authenticate(account.id as AccountId, apiKey)) !== undefined
+    );
+  }
+
   view(): AccountView | undefined {
     const row = this.row();
     if (!row) return undefined;

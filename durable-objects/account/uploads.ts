@@ -33,7 +33,7 @@ interface UploadRow extends Record<string, SqlStorageValue> {
 
 export type RecordOutcome =
   | { ok: true; created: boolean; upload: UploadRecord }
-  | { ok: false; code: "storage_quota_exceeded"; detail: string };
+  | { ok: false; code: "storage_quota_exceeded" | "upload_session_closed"; detail: string };
 
 export interface SessionPart {
   n: number;
@@ -50,7 +50,10 @@ export interface SessionView {
   expires_at: string;
 }
 
-/** Sessions not completed within this time are abandoned (their staged parts are cleaned up). */
+/**
+ * Sessions not completed within this time are closed: no more parts, no completion, and their
+ * parts stop counting against the quota. (Their staged R2 objects are not swept yet.)
+ */
 export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 function toRecord(row: UploadRow): UploadRecord {
@@ -74,7 +77,8 @@ export class Uploads {
     const staged = one<{ n: number | null }>(
       this.sql,
       `SELECT SUM(p.size) AS n FROM upload_parts p JOIN upload_sessions s ON s.id = p.session_id
-       WHERE s.state = 'open'`,
+       WHERE s.state = 'open' AND s.expires_at > ?`,
+      this.now(),
     );
     return (stored?.n ?? 0) + (staged?.n ?? 0);
   }
@@ -211,6 +215,9 @@ export class Uploads {
   /** Records a staged part, checking the quota with the part included. */
   recordPart(id: string, n: number, size: number, quota: number): RecordOutcome | { ok: true } {
     return this.storage.transactionSync(() => {
+      // Checked here, in the transaction: the session may have closed while the part uploaded.
+      const closed = this.notOpen(id);
+      if (closed) return closed;
       const prior = one<{ size: number }>(
         this.sql,
         "SELECT size FROM upload_parts WHERE session_id = ? AND n = ?",
@@ -247,6 +254,10 @@ export class Uploads {
     try {
       return this.storage.transactionSync((): RecordOutcome => {
         const state = this.session(id)?.state;
+        if (state !== "completed") {
+          const closed = this.notOpen(id);
+          if (closed) return closed;
+        }
         if (state === "completed") {
           // Completed meanwhile by a concurrent call: that upload stands; the caller releases ours.
           const done = one<{ cid: string }>(
@@ -266,6 +277,18 @@ export class Uploads {
       if (err instanceof Rollback) return err.outcome;
       throw err;
     }
+  }
+
+  /** A refusal when the session is not open (aborted, completed or expired), else `undefined`. */
+  private notOpen(id: string): Extract<RecordOutcome, { ok: false }> | undefined {
+    const row = one<{ state: string; expires_at: number }>(
+      this.sql,
+      "SELECT state, expires_at FROM upload_sessions WHERE id = ?",
+      id,
+    );
+    if (row?.state === "open" && row.expires_at > this.now()) return undefined;
+    const why = !row ? "does not exist" : row.state === "open" ? "has expired" : `is ${row.state}`;
+    return { ok: false, code: "upload_session_closed", detail: `session ${id} ${why}` };
   }
 
   closeSession(id: string, state: "completed" | "aborted", cid: string | null): void {

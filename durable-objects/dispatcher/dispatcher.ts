@@ -18,7 +18,7 @@ import { newNonce, verifyAuth } from "./handshake.ts";
  * the handshake and registry half of the dispatcher; task leases arrive with the `Job` object.
  */
 type Attachment =
-  | { state: "challenged"; pool: Pool; nonce: string; connectedAt: number }
+  | { state: "challenged" | "verifying"; pool: Pool; nonce: string; connectedAt: number }
   | {
       state: "ready";
       pool: Pool;
@@ -99,7 +99,12 @@ export class Dispatcher extends DurableObject {
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     // Leases held by this socket are released here once jobs hand out leases.
-    ws.close(code === 1005 ? 1000 : code, "closing");
+    // Echo only codes an endpoint may send (RFC 6455 §7.4): 1006 and 1005 are reserved.
+    const valid =
+      (code >= 1000 && code <= 1003) ||
+      (code >= 1007 && code <= 1014) ||
+      (code >= 3000 && code <= 4999);
+    ws.close(valid ? code : 1000, "closing");
   }
 
   /** The authenticated contributors connected now. */

@@ -44,6 +44,13 @@ describe("bad input never reaches a 500", () => {
       });
       await expectProblem(res, 415, "unsupported_media_type");
     }
+    // Spellings the JSON guard accepts but the schema layer does not still end as a 415 problem.
+    const spaced = await api("/v1/keys", {
+      method: "POST",
+      headers: { "content-type": "application/json ; charset=utf-8", ...bearer(apiKey) },
+      body: JSON.stringify({ scopes: ["jobs"] }),
+    });
+    await expectProblem(spaced, 415, "unsupported_media_type");
     const noType = await api("/v1/accounts", { method: "POST", body: new Uint8Array([123, 125]) });
     await expectProblem(noType, 415, "unsupported_media_type");
   });

@@ -1,6 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { requestFingerprint } from "../../workers/http/idempotency.ts";
+import { idempotencyRecordId, requestFingerprint } from "../../workers/http/idempotency.ts";
 import { api, bearer, expectProblem, jsonInit, signup } from "./helpers.ts";
 
 const uuid = () => crypto.randomUUID();
@@ -20,6 +21,23 @@ describe("Idempotency-Key", () => {
     expect(retry.status).toBe(201);
     expect(retry.headers.get("idempotent-replayed")).toBe("true");
     expect(await retry.json()).toEqual(await first.json());
+  });
+
+  it("keeps replayable responses sealed: stored rows hold neither the key nor the API key", async () => {
+    const key = crypto.randomUUID();
+    const res = await api("/v1/accounts", jsonInit("POST", {}, { "idempotency-key": key }));
+    const { account_id, api_key } = (await res.json()) as { account_id: string; api_key: string };
+    const account = env.ACCOUNT.get(env.ACCOUNT.idFromName(account_id));
+    const rows = await runInDurableObject(account, (_i, state) =>
+      state.storage.sql.exec("SELECT * FROM idempotency").toArray(),
+    );
+    expect(rows).toHaveLength(1);
+    const stored = rows.map((r) => ({
+      ...r,
+      body: new TextDecoder().decode(r.body as ArrayBuffer),
+    }));
+    expect(JSON.stringify(stored)).not.toContain(api_key);
+    expect(JSON.stringify(stored)).not.toContain(key);
   });
 
   it("refuses a short signup key, since a replay would hand out the account's key", async () => {
@@ -77,7 +95,9 @@ describe("Idempotency-Key", () => {
     // Put the key in flight exactly as a concurrent first request would.
     const account = env.ACCOUNT.get(env.ACCOUNT.idFromName(accountId));
     const print = await requestFingerprint("POST", "/v1/keys", new TextEncoder().encode(body));
-    expect((await account.idempotencyBegin(key, print)).kind).toBe("proceed");
+    expect((await account.idempotencyBegin(await idempotencyRecordId(key), print)).kind).toBe(
+      "proceed",
+    );
 
     const res = await api("/v1/keys", {
       method: "POST",

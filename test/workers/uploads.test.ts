@@ -89,6 +89,26 @@ describe("POST /v1/uploads (raw file)", () => {
     expect(await b.json()).toEqual(await a.json());
   });
 
+  it("stores and counts a repeated chunk once", async () => {
+    const { apiKey } = await signup();
+    const zeros = new Uint8Array(5 * MiB);
+    const res = await upload(apiKey, zeros);
+    const body = (await res.json()) as { size: number; dag_size: number; blocks: number };
+    expect(body.size).toBe(5 * MiB);
+    // One 1 MiB zero leaf plus the root node, not five leaves.
+    expect(body.blocks).toBe(2);
+    expect(body.dag_size).toBeLessThan(MiB + 1024);
+  });
+
+  it("serves stored content to browsers in a CSP sandbox, never as same-origin script", async () => {
+    const { apiKey } = await signup();
+    const page = new TextEncoder().encode("<script>fetch('/v1/account')</script>");
+    const { cid } = (await (await upload(apiKey, page)).json()) as { cid: string };
+    const res = await api(`/ipfs/${cid}?filename=x.html`);
+    expect(res.headers.get("content-security-policy")).toBe("sandbox");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+  });
+
   it("needs the storage scope", async () => {
     const { apiKey } = await signup();
     const res = await api("/v1/keys", {

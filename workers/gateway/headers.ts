@@ -5,12 +5,17 @@ import type { CID } from "multiformats/cid";
  * content under a CID never changes, so caches may keep it for a year without revalidating
  * ("Cache-Control": MUST be `public, max-age=29030400, immutable`), and browsers must not
  * second-guess the content type we chose (`nosniff`).
+ *
+ * The gateway shares its origin with the API and the contributor page, and anyone can put HTML
+ * under a CID (identity CIDs need no upload at all), so content runs in a CSP sandbox: a unique
+ * opaque origin, no scripts. A site that needs scripts belongs on a gateway with its own origin.
  */
 export function immutableHeaders(etag: string, ipfsPath: string, roots: readonly CID[]): Headers {
   return new Headers({
     etag,
     "cache-control": "public, max-age=29030400, immutable",
     "x-content-type-options": "nosniff",
+    "content-security-policy": "sandbox",
     "x-ipfs-path": ipfsPath,
     "x-ipfs-roots": roots.map(String).join(","),
   });

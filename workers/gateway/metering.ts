@@ -5,8 +5,9 @@ import { accountStub } from "../http/auth.ts";
 import type { AppEnv } from "../http/types.ts";
 
 /**
- * Gateway metering: each response becomes one `gateway.served` usage event, its id the request
- * id, so a retried write of the event is a no-op.
+ * Gateway metering: each response becomes one `gateway.served` usage event with an id made for
+ * that response (not the client-suppliable request id), so a retried write of the event is a
+ * no-op and no client can make two responses collapse into one event.
  *
  * The gateway is public, so whose usage is it? A request that carries a valid API key is metered
  * to that key's account (SDKs and dashboards send one); an anonymous request is metered to the
@@ -20,22 +21,18 @@ export function meter(c: Context<AppEnv>, cid: CID): (bytes: number) => void {
   return (bytes) => {
     if (recorded) return;
     recorded = true;
-    c.executionCtx.waitUntil(record(c, cid, bytes));
+    c.executionCtx.waitUntil(record(c, cid, bytes, `served:${crypto.randomUUID()}`));
   };
 }
 
-async function record(c: Context<AppEnv>, cid: CID, bytes: number): Promise<void> {
-  const id = `served:${c.get("requestId")}`;
+async function record(c: Context<AppEnv>, cid: CID, bytes: number, id: string): Promise<void> {
   const key = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
   const parsed = key ? parseApiKey(key) : null;
   if (key && parsed) {
     const account = accountStub(c.env, parsed.accountId);
-    // Only a key that authenticates may have usage recorded against its account.
-    const auth = await account.authenticate(key, {
-      limit: Number.MAX_SAFE_INTEGER,
-      windowSeconds: 60,
-    });
-    if (auth.ok) {
+    // Only a key that authenticates may have usage recorded against its account; identifying it
+    // does not count against the key's API rate limit.
+    if (await account.identify(key)) {
       await account.recordUsage(id, "gateway.served", bytes, cid.toString());
       return;
     }

@@ -63,17 +63,19 @@ export async function runIdempotent(
   options: { streamedBody?: boolean } = {},
 ): Promise<Response> {
   if (key === undefined) return handler();
+  const sealing = await sealFor(key);
   const print = await requestFingerprint(
     c.req.method,
     new URL(c.req.url).pathname,
     options.streamedBody ? streamedBodyStandIn(c) : new Uint8Array(await c.req.arrayBuffer()),
   );
-  const outcome = await account.idempotencyBegin(key, print);
+  const outcome = await account.idempotencyBegin(sealing.id, print);
   switch (outcome.kind) {
     case "replay": {
       const headers = new Headers(outcome.response.headers as [string, string][]);
       headers.set("idempotent-replayed", "true");
-      return new Response(outcome.response.body, { status: outcome.response.status, headers });
+      const body = await sealing.open(outcome.response.body);
+      return new Response(body, { status: outcome.response.status, headers });
     }
     case "mismatch":
       throw new ApiError(
@@ -93,18 +95,18 @@ export async function runIdempotent(
   try {
     response = await handler();
   } catch (err) {
-    await account.idempotencyAbandon(key, print);
+    await account.idempotencyAbandon(sealing.id, print);
     throw err;
   }
   // Only successes are stored. A refusal (4xx) or failure (5xx) changed nothing, so the client
   // may fix the cause (top up, correct a field) and retry with the same key.
   if (response.status >= 400) {
-    await account.idempotencyAbandon(key, print);
+    await account.idempotencyAbandon(sealing.id, print);
     return response;
   }
-  const body = await response.clone().arrayBuffer();
+  const body = await sealing.seal(await response.clone().arrayBuffer());
   const headers = [...response.headers].filter(([k]) => !NOT_REPLAYED.has(k.toLowerCase()));
-  await account.idempotencyComplete(key, print, { status: response.status, headers, body });
+  await account.idempotencyComplete(sealing.id, print, { status: response.status, headers, body });
   return response;
 }
 
@@ -117,3 +119,55 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   });
   c.res = res;
 });
+
+/**
+ * Stored responses can hold secrets (a created API key is in its response), so they are kept
+ * sealed: the record is filed under a hash of the Idempotency-Key and its body encrypted
+ * (AES-GCM) with a key derived from it. Only a client presenting the key can read the replay;
+ * the stored rows alone reveal neither the key nor the secret.
+ */
+async function sealFor(idempotencyKey: string) {
+  const digest = async (label: string) =>
+    new Uint8Array(
+      await crypto.subtle.digest(
+        "SHA-256",
+        new TextEncoder().encode(`${label}\n${idempotencyKey}`),
+      ),
+    );
+  const id = await idempotencyRecordId(idempotencyKey);
+  const aes = await crypto.subtle.importKey(
+    "raw",
+    await digest("tessera idempotency seal"),
+    { name: "AES-GCM" },
+    false,
+    ["encrypt", "decrypt"],
+  );
+  return {
+    id,
+    async seal(plain: ArrayBuffer): Promise<ArrayBuffer> {
+      const iv = crypto.getRandomValues(new Uint8Array(12));
+      const sealed = new Uint8Array(
+        await crypto.subtle.encrypt({ name: "AES-GCM", iv }, aes, plain),
+      );
+      const out = new Uint8Array(12 + sealed.length);
+      out.set(iv);
+      out.set(sealed, 12);
+      return out.buffer;
+    },
+    async open(stored: ArrayBuffer): Promise<ArrayBuffer> {
+      const bytes = new Uint8Array(stored);
+      return crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: bytes.slice(0, 12) },
+        aes,
+        bytes.slice(12),
+      );
+    },
+  };
+}
+
+/** Where the record of an Idempotency-Key is filed: a hash, so stored rows do not reveal keys. */
+export async function idempotencyRecordId(idempotencyKey: string): Promise<string> {
+  const bytes = new TextEncoder().encode(`tessera idempotency id\n${idempotencyKey}`);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

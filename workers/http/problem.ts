@@ -51,13 +51,15 @@ export function toProblemResponse(err: unknown, c: Context): Response {
   if (err instanceof ApiError) {
     apiError = err;
   } else if (err instanceof HTTPException) {
-    // Hono's own validators and body parsers throw these: malformed JSON or form data.
-    apiError =
-      err.status === 400
-        ? new ApiError("malformed_json", err.message)
-        : err.status === 413
-          ? new ApiError("payload_too_large", err.message)
-          : new ApiError("internal");
+    // Hono's own validators and body parsers throw these: map them by status.
+    const byStatus: Partial<Record<number, ErrorCode>> = {
+      400: "malformed_json",
+      413: "payload_too_large",
+      415: "unsupported_media_type",
+    };
+    const code = byStatus[err.status];
+    if (!code) console.error(`request ${requestId ?? "?"}: unmapped HTTPException`, err);
+    apiError = code ? new ApiError(code, err.message) : new ApiError("internal");
   } else {
     console.error(`request ${requestId ?? "?"} failed`, err);
     apiError = new ApiError("internal", "The server failed to handle this request.");

@@ -134,7 +134,7 @@ uploadSessions.openapi(putPart, async (c) => {
   const outcome = await account.recordUploadPart(id, n, stored.size, settings.storageQuotaBytes);
   if (!outcome.ok) {
     await c.env.BLOCKS.delete(key);
-    throw new ApiError("storage_quota_exceeded", `${outcome.detail}.`);
+    throw new ApiError(outcome.code, `${outcome.detail}.`);
   }
   return c.json({ n, size: stored.size }, 200);
 });
@@ -205,7 +205,10 @@ uploadSessions.openapi(complete, async (c) => {
       settings.storageQuotaBytes,
       (row) => account.completeUploadSession(id, row, settings.storageQuotaBytes),
     );
-    await env.BLOCKS.delete(numbers.map((n) => stagingKey(accountId, id, n)));
+    // The upload is recorded: a failure to drop the staged parts must not undo it.
+    await env.BLOCKS.delete(numbers.map((n) => stagingKey(accountId, id, n))).catch((err) =>
+      console.error(`staged parts of ${id} were not deleted`, err),
+    );
     return c.json(done.upload, done.created ? 201 : 200);
   } catch (err) {
     await writer.abort();

@@ -173,6 +173,7 @@ async function readForm(body: ReadableStream<Uint8Array>, contentType: string): 
   try {
     return await new Response(body, { headers: { "content-type": contentType } }).formData();
   } catch (err) {
+    if (err instanceof ApiError) throw err; // e.g. payload_too_large from limitBody
     throw new ApiError(
       "validation_failed",
       `The multipart body could not be parsed: ${err instanceof Error ? err.message : err}.`,

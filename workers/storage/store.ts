@@ -33,7 +33,7 @@ export async function finishUpload(
   const outcome = await (record ? record(row) : account.recordUpload(row, quota));
   if (!outcome.ok) {
     await releaseUpload(env, writer.owner);
-    throw new ApiError("storage_quota_exceeded", `${outcome.detail}.`);
+    throw new ApiError(outcome.code, `${outcome.detail}.`);
   }
   if (!outcome.created) await releaseUpload(env, writer.owner);
   return outcome;

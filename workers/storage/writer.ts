@@ -48,6 +48,7 @@ export class BlockWriter {
   private readonly written = new Map<string, string>(); // key -> shard
   /** Bytes of distinct blocks written by this attempt. */
   bytes = 0;
+  private sealed = false;
 
   constructor(
     private readonly env: WriterBindings,
@@ -59,13 +60,16 @@ export class BlockWriter {
   }
 
   async put(cid: CID, bytes: Uint8Array): Promise<void> {
+    // A repeated block (zero-filled chunks, shared subtrees) is stored and counted once.
+    const key = blockKey(cid);
+    if (this.written.has(key) || this.buffer.some((b) => blockKey(b.cid) === key)) return;
     this.buffer.push({ cid, bytes });
     this.bufferedBytes += bytes.length;
     if (this.buffer.length >= BATCH_BLOCKS || this.bufferedBytes >= BATCH_BYTES) await this.flush();
   }
 
   async flush(): Promise<void> {
-    const batch = this.buffer.filter(({ cid }) => !this.written.has(blockKey(cid)));
+    const batch = this.buffer;
     this.buffer = [];
     this.bufferedBytes = 0;
     if (batch.length === 0) return;
@@ -83,14 +87,20 @@ export class BlockWriter {
     for (const { bytes } of batch) this.bytes += bytes.length;
   }
 
-  /** Flushes and records the manifest; the blocks now belong to `owner` until it is released. */
+  /**
+   * Flushes and records the manifest; the blocks now belong to `owner` until it is released by
+   * `releaseUpload`. From here on `abort()` does nothing: once an upload may have been recorded,
+   * a later failure must leak blocks rather than delete blocks a recorded upload needs.
+   */
   async commit(): Promise<void> {
     await this.flush();
+    this.sealed = true;
     await this.env.BLOCKS.put(manifestKey(this.owner), [...this.written.keys()].join("\n"));
   }
 
   /** Unregisters every block this attempt wrote; blocks nobody else owns are deleted. */
   async abort(): Promise<void> {
+    if (this.sealed) return;
     this.buffer = [];
     await releaseBlocks(this.env, this.owner, this.written);
     this.written.clear();
