@@ -18,18 +18,8 @@ export interface UploadRecord {
   created_at: string;
 }
 
-interface UploadRow extends Record<string, SqlStorageValue> {
-  seq: number;
-  cid: string;
-  upload_id: string;
-  name: string | null;
-  kind: UploadKind;
-  size: number;
-  dag_size: number;
-  blocks: number;
-  blake3: string | null;
-  created_at: number;
-}
+/** The `uploads` row: the record with its ordering key and the time as epoch milliseconds. */
+type UploadRow = Omit<UploadRecord, "created_at"> & { seq: number; created_at: number };
 
 export type RecordOutcome =
   | { ok: true; created: boolean; upload: UploadRecord }
