@@ -78,6 +78,7 @@ export const ERRORS = {
   // Jobs.
   job_too_large: { status: 400, title: "Job is too large to price" },
   price_exceeds_max: { status: 422, title: "Job costs more than its max_price" },
+  job_not_found: { status: 404, title: "Job not found" },
 
   // Contributors.
   upgrade_required: { status: 426, title: "This endpoint speaks WebSocket" },

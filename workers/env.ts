@@ -1,5 +1,6 @@
 import type { Account } from "../durable-objects/account/account.ts";
 import type { Dispatcher } from "../durable-objects/dispatcher/dispatcher.ts";
+import type { Job } from "../durable-objects/job/job.ts";
 import type { BlockBindings } from "./storage/blocks.ts";
 import type { WriterBindings } from "./storage/writer.ts";
 
@@ -14,6 +15,11 @@ export interface AccountBindings {
 export interface ContributorBindings {
   /** One `Dispatcher` per contributor pool, by pool name. */
   DISPATCHER: DurableObjectNamespace<Dispatcher>;
+}
+
+export interface JobBindings {
+  /** One `Job` per job, by job id. */
+  JOB: DurableObjectNamespace<Job>;
 }
 
 export interface AssetBindings {
@@ -40,6 +46,7 @@ export interface Settings {
 
 export type Env = AccountBindings &
   ContributorBindings &
+  JobBindings &
   AssetBindings &
   BlockBindings &
   WriterBindings &

@@ -4,6 +4,7 @@ import type { Env } from "./env.ts";
 export { Account } from "../durable-objects/account/account.ts";
 export { BlockRefs } from "../durable-objects/block-refs/block-refs.ts";
 export { Dispatcher } from "../durable-objects/dispatcher/dispatcher.ts";
+export { Job } from "../durable-objects/job/job.ts";
 
 const app = createApp();
 

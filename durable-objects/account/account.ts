@@ -212,6 +212,39 @@ export class Account extends DurableObject {
     return this.uploads.completeSession(id, upload, quota);
   }
 
+  // --- jobs ---------------------------------------------------------------------------------
+
+  /** Files a job under the account (idempotent). */
+  recordJob(id: string, kind: string): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR IGNORE INTO jobs (id, kind, created_at) VALUES (?, ?, ?)",
+      id,
+      kind,
+      Date.now(),
+    );
+  }
+
+  hasJob(id: string): boolean {
+    return one(this.ctx.storage.sql, "SELECT 1 AS x FROM jobs WHERE id = ?", id) !== undefined;
+  }
+
+  /** Job ids, newest first; `before` is the cursor from the previous page. */
+  listJobs(limit: number, before?: number): { ids: string[]; next_cursor: string | null } {
+    const rows = this.ctx.storage.sql
+      .exec<{ seq: number; id: string }>(
+        "SELECT seq, id FROM jobs WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+        before ?? Number.MAX_SAFE_INTEGER,
+        limit + 1,
+      )
+      .toArray();
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      ids: page.map((r) => r.id),
+      next_cursor: rows.length > limit && last ? String(last.seq) : null,
+    };
+  }
+
   // --- idempotency --------------------------------------------------------------------------
 
   idempotencyBegin(key: string, fingerprint: string): BeginOutcome {

@@ -106,4 +106,13 @@ export const ACCOUNT_MIGRATIONS = [
     at     INTEGER NOT NULL
   );
   `,
+  `
+  -- The account's jobs, newest last; each job's state lives in its own Job object.
+  CREATE TABLE jobs (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    kind        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+  );
+  `,
 ] as const;

@@ -5,7 +5,7 @@ declare global {
     interface Env extends TesseraEnv {}
     interface GlobalProps {
       mainModule: typeof import("../../workers/index.ts");
-      durableNamespaces: "Account" | "BlockRefs" | "Dispatcher";
+      durableNamespaces: "Account" | "BlockRefs" | "Dispatcher" | "Job";
     }
   }
 }

@@ -1,11 +1,17 @@
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Job, JobView } from "../../durable-objects/job/job.ts";
 import { priceJob } from "../../durable-objects/job/pricing.ts";
+import { base32, randomBase32 } from "../../protocol/ids.ts";
 import { JobSpec, Quote } from "../../protocol/jobs.ts";
+import { MicrosSchema } from "../../protocol/money.ts";
 import { config } from "../config.ts";
 import { authenticate, requireScope } from "../http/auth.ts";
+import { idempotencyKey, runIdempotent } from "../http/idempotency.ts";
 import { jsonBody } from "../http/json.ts";
 import {
   AUTHENTICATED_PROBLEMS,
+  IDEMPOTENCY_PROBLEMS,
+  IdempotencyKeyHeader,
   JSON_BODY_PROBLEMS,
   json,
   jsonRequest,
@@ -15,7 +21,10 @@ import {
 import { ApiError } from "../http/problem.ts";
 import type { AppEnv } from "../http/types.ts";
 
-/** `/v1/jobs`: GPU jobs. Scope `jobs`. As built: pricing; running jobs arrives with `Job`. */
+/**
+ * `/v1/jobs`: GPU jobs. Scope `jobs`. As built: price, create (escrow hold + `Job` object), read,
+ * list and cancel; dispatch to contributors and settlement of earned work are the next step.
+ */
 export const jobs = new OpenAPIHono<AppEnv>();
 
 const quoteRoute = createRoute({
@@ -44,3 +53,163 @@ jobs.openapi(quoteRoute, async (c) => {
   if (!priced.ok) throw new ApiError(priced.code, priced.detail);
   return c.json(priced.quote, 200);
 });
+
+const JobViewSchema = z
+  .object({
+    id: z.string(),
+    account_id: z.string(),
+    kind: z.enum(["render", "inference", "wgsl"]),
+    status: z.enum(["queued", "running", "verifying", "completed", "failed", "cancelled"]),
+    tasks: z.object({ total: z.number().int(), done: z.number().int() }),
+    quote: Quote,
+    cost: MicrosSchema,
+    result_cid: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Job");
+
+const JobIdParam = z.object({
+  id: z
+    .string()
+    .regex(/^job_[a-z2-7]{20}$/)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
+
+const createJob = createRoute({
+  method: "post",
+  path: "/v1/jobs",
+  tags: ["Jobs"],
+  summary: "Create a job",
+  description:
+    "Prices the job, holds the price in escrow on the account's balance and creates the job. No hold, no job: without the balance the answer is 402 `insufficient_funds` and nothing is created or charged. With an Idempotency-Key a retry can never hold twice.",
+  security: SECURITY,
+  middleware: [authenticate, requireScope("jobs"), jsonBody] as const,
+  request: { headers: IdempotencyKeyHeader, body: jsonRequest(JobSpec) },
+  responses: {
+    202: json(JobViewSchema, "Accepted: the job is queued"),
+    ...problemResponses(
+      ...AUTHENTICATED_PROBLEMS,
+      ...JSON_BODY_PROBLEMS,
+      ...IDEMPOTENCY_PROBLEMS,
+      "job_too_large",
+      "price_exceeds_max",
+      "insufficient_funds",
+    ),
+  },
+});
+
+jobs.openapi(createJob, async (c) => {
+  const spec = c.req.valid("json");
+  const key = idempotencyKey(c);
+  const account = c.var.account;
+  const accountId = c.var.principal.accountId;
+  const response = await runIdempotent(c, account, key, async () => {
+    const priced = priceJob(spec, config(c.env).prices);
+    if (!priced.ok) throw new ApiError(priced.code, priced.detail);
+    // With an Idempotency-Key the job id (and so the hold id) follows from it: a retry after a
+    // crash finds the same hold (a no-op) and the same Job object.
+    const id = key ? await jobIdFor(accountId, key) : `job_${randomBase32(20)}`;
+    const hold = await account.hold(id, priced.quote.total, `job ${id}`);
+    if (!hold.ok) throw new ApiError(hold.code, hold.detail);
+    const job = c.env.JOB.get(c.env.JOB.idFromName(id));
+    const view = await job.create({ id, accountId, spec, quote: priced.quote, holdId: id });
+    await account.recordJob(id, spec.kind);
+    return c.json(view, 202);
+  });
+  return response as never;
+});
+
+const listJobs = createRoute({
+  method: "get",
+  path: "/v1/jobs",
+  tags: ["Jobs"],
+  summary: "List jobs, newest first",
+  security: SECURITY,
+  middleware: [authenticate, requireScope("jobs")] as const,
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(50).default(20),
+      cursor: z
+        .string()
+        .regex(/^\d{1,15}$/)
+        .optional(),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({ data: z.array(JobViewSchema), next_cursor: z.string().nullable() }),
+      "A page of jobs",
+    ),
+    ...problemResponses(...AUTHENTICATED_PROBLEMS, "validation_failed"),
+  },
+});
+
+jobs.openapi(listJobs, async (c) => {
+  const { limit, cursor } = c.req.valid("query");
+  const page = await c.var.account.listJobs(limit, cursor ? Number(cursor) : undefined);
+  const views = await Promise.all(
+    page.ids.map((id) => c.env.JOB.get(c.env.JOB.idFromName(id)).view()),
+  );
+  const data = views.filter((v) => v !== undefined) as JobView[];
+  return c.json({ data, next_cursor: page.next_cursor }, 200);
+});
+
+const getJob = createRoute({
+  method: "get",
+  path: "/v1/jobs/{id}",
+  tags: ["Jobs"],
+  summary: "A job's status, progress and cost so far",
+  security: SECURITY,
+  middleware: [authenticate, requireScope("jobs")] as const,
+  request: { params: JobIdParam },
+  responses: {
+    200: json(JobViewSchema, "The job"),
+    ...problemResponses(...AUTHENTICATED_PROBLEMS, "validation_failed", "job_not_found"),
+  },
+});
+
+jobs.openapi(getJob, async (c) => {
+  const { id } = c.req.valid("param");
+  return c.json(await ownedJob(c.var.account, c.env, id, (job) => job.view()), 200);
+});
+
+const cancelJob = createRoute({
+  method: "post",
+  path: "/v1/jobs/{id}/cancel",
+  tags: ["Jobs"],
+  summary: "Cancel a job",
+  description:
+    "Stops the job and releases everything it has not earned back to the available balance. Cancelling a finished or cancelled job changes nothing.",
+  security: SECURITY,
+  middleware: [authenticate, requireScope("jobs")] as const,
+  request: { params: JobIdParam },
+  responses: {
+    200: json(JobViewSchema, "The job after cancellation"),
+    ...problemResponses(...AUTHENTICATED_PROBLEMS, "validation_failed", "job_not_found"),
+  },
+});
+
+jobs.openapi(cancelJob, async (c) => {
+  const { id } = c.req.valid("param");
+  return c.json(await ownedJob(c.var.account, c.env, id, (job) => job.cancel()), 200);
+});
+
+/** Runs `act` on a job of the caller's account; any other job is a 404, never a 403. */
+async function ownedJob(
+  account: AppEnv["Variables"]["account"],
+  env: AppEnv["Bindings"],
+  id: string,
+  act: (job: DurableObjectStub<Job>) => Promise<JobView | undefined>,
+): Promise<JobView> {
+  const notFound = new ApiError("job_not_found", `This account has no job ${id}.`);
+  if (!(await account.hasJob(id))) throw notFound;
+  const view = await act(env.JOB.get(env.JOB.idFromName(id)));
+  if (!view) throw notFound;
+  return view;
+}
+
+async function jobIdFor(accountId: string, idempotencyKey: string): Promise<string> {
+  const bytes = new TextEncoder().encode(`tessera job\n${accountId}\n${idempotencyKey}`);
+  return `job_${base32(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))).slice(0, 20)}`;
+}
