@@ -82,6 +82,7 @@ export const ERRORS = {
 
   // Contributors.
   upgrade_required: { status: 426, title: "This endpoint speaks WebSocket" },
+  pool_full: { status: 503, title: "This contributor pool takes no more connections now" },
 
   // Everything we did not foresee. Never carries internals.
   internal: { status: 500, title: "Internal server error" },

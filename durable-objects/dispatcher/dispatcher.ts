@@ -37,12 +37,19 @@ export interface ContributorView {
 
 /** Close codes (RFC 6455 §7.4): 1008 policy violation for a failed or out-of-order handshake. */
 const POLICY_VIOLATION = 1008;
+/** A socket that has not authenticated by then is closed, so idle handshakes cannot pile up. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Sockets one pool object holds; past it new connections are refused (shard the pool). */
+export const MAX_SOCKETS = 20_000;
 
 export class Dispatcher extends DurableObject {
   /** Upgrades `GET /v1/contribute?pool=…` (forwarded by the Worker) to a contributor socket. */
   override async fetch(request: Request): Promise<Response> {
     const pool = new URL(request.url).searchParams.get("pool") ?? "browser";
     if (!POOLS.includes(pool as Pool)) return new Response("unknown pool", { status: 400 });
+    if (this.ctx.getWebSockets().length >= MAX_SOCKETS) {
+      return new Response("pool is full", { status: 503, headers: { "retry-after": "30" } });
+    }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const nonce = newNonce();
@@ -55,6 +62,9 @@ export class Dispatcher extends DurableObject {
     };
     server.serializeAttachment(attachment);
     send(server, { type: "challenge", version: PROTOCOL_VERSION, pool: pool as Pool, nonce });
+    if ((await this.ctx.storage.getAlarm()) === null) {
+      await this.ctx.storage.setAlarm(Date.now() + HANDSHAKE_TIMEOUT_MS);
+    }
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -105,6 +115,22 @@ export class Dispatcher extends DurableObject {
       (code >= 1007 && code <= 1014) ||
       (code >= 3000 && code <= 4999);
     ws.close(valid ? code : 1000, "closing");
+  }
+
+  /** Closes sockets that did not authenticate in time; runs again while any handshake is open. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    let waiting = false;
+    for (const ws of this.ctx.getWebSockets()) {
+      const at = ws.deserializeAttachment() as Attachment;
+      if (at.state === "ready") continue;
+      if (now - at.connectedAt >= HANDSHAKE_TIMEOUT_MS) {
+        fail(ws, "out_of_order", "No authentication within the handshake timeout.", true);
+      } else {
+        waiting = true;
+      }
+    }
+    if (waiting) await this.ctx.storage.setAlarm(now + HANDSHAKE_TIMEOUT_MS);
   }
 
   /** The authenticated contributors connected now. */

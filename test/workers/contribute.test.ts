@@ -1,3 +1,4 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { base58btc } from "multiformats/bases/base58";
 import { describe, expect, it } from "vitest";
@@ -133,6 +134,23 @@ describe("contributor handshake over a real WebSocket", () => {
     });
     expect(await c.next()).toMatchObject({ type: "error", code: "unknown_lease", fatal: false });
     c.ws.close(1000, "done");
+  });
+
+  it("closes a socket that does not authenticate within the handshake timeout", async () => {
+    const c = await connect("native");
+    await c.next();
+    const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("native"));
+    // Age the pending handshakes instead of waiting ten seconds.
+    await runInDurableObject(dispatcher, (_instance, state) => {
+      for (const ws of state.getWebSockets()) {
+        const at = ws.deserializeAttachment() as { state: string; connectedAt: number };
+        if (at.state !== "ready")
+          ws.serializeAttachment({ ...at, connectedAt: at.connectedAt - 60_000 });
+      }
+    });
+    expect(await runDurableObjectAlarm(dispatcher)).toBe(true);
+    expect(await c.next()).toMatchObject({ type: "error", code: "out_of_order", fatal: true });
+    expect((await c.whenClosed()).code).toBe(1008);
   });
 
   it("answers a plain HTTP request with 426 and an unknown pool with 400", async () => {

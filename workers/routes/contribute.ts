@@ -23,7 +23,7 @@ const route = createRoute({
   },
   responses: {
     101: { description: "Switching to the contributor protocol" },
-    ...problemResponses("upgrade_required", "validation_failed"),
+    ...problemResponses("upgrade_required", "validation_failed", "pool_full"),
   },
 });
 
@@ -35,5 +35,11 @@ contribute.openapi(route, async (c) => {
     });
   }
   const dispatcher = c.env.DISPATCHER.get(c.env.DISPATCHER.idFromName(pool));
-  return (await dispatcher.fetch(c.req.raw)) as never;
+  const res = await dispatcher.fetch(c.req.raw);
+  if (res.status !== 101) {
+    throw new ApiError("pool_full", `The ${pool} pool is full; retry later.`, {
+      headers: { "retry-after": res.headers.get("retry-after") ?? "30" },
+    });
+  }
+  return res as never;
 });
