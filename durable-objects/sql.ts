@@ -20,6 +20,28 @@ export function migrate(storage: DurableObjectStorage, migrations: readonly stri
   });
 }
 
+/**
+ * One page of `table`, newest first by its `seq` column, after the cursor `before` (a `seq` from
+ * the previous page). Reads one row more than asked to know whether another page follows.
+ */
+export function pageNewestFirst<T extends Record<string, SqlStorageValue> & { seq: number }>(
+  sql: SqlStorage,
+  table: string,
+  limit: number,
+  before?: number,
+): { rows: T[]; next_cursor: string | null } {
+  const rows = sql
+    .exec<T>(
+      `SELECT * FROM ${table} WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
+      before ?? Number.MAX_SAFE_INTEGER,
+      limit + 1,
+    )
+    .toArray();
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { rows: page, next_cursor: rows.length > limit && last ? String(last.seq) : null };
+}
+
 /** The first row of a query, or `undefined`. */
 export function one<T extends Record<string, SqlStorageValue>>(
   sql: SqlStorage,

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { pageQuery } from "./pagination.ts";
 
 /** API bodies of `/v1/uploads`. Sizes are bytes; `blake3` is hex, the root storage proofs use. */
 export const Upload = z
@@ -28,14 +29,7 @@ export const UploadList = z
   .object({ data: z.array(Upload), next_cursor: z.string().nullable() })
   .openapi("UploadList");
 
-export const ListUploadsQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z
-    .string()
-    .regex(/^\d{1,15}$/)
-    .optional()
-    .openapi({ description: "`next_cursor` from the previous page" }),
-});
+export const ListUploadsQuery = pageQuery(100);
 
 export const UploadQuery = z.object({
   name: z.string().min(1).max(255).optional().openapi({ description: "A name to remember it by" }),

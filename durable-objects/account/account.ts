@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { AccountView, ApiKeyInfo, Scope } from "../../protocol/accounts.ts";
 import type { AccountId } from "../../protocol/ids.ts";
 import type { Micros } from "../../protocol/money.ts";
-import { migrate, one } from "../sql.ts";
+import { migrate, one, pageNewestFirst } from "../sql.ts";
 import { type BeginOutcome, IdempotencyRecords, type StoredResponse } from "./idempotency.ts";
 import { Keys, type Principal } from "./keys.ts";
 import { Ledger, type LedgerResult } from "./ledger.ts";
@@ -230,19 +230,13 @@ export class Account extends DurableObject {
 
   /** Job ids, newest first; `before` is the cursor from the previous page. */
   listJobs(limit: number, before?: number): { ids: string[]; next_cursor: string | null } {
-    const rows = this.ctx.storage.sql
-      .exec<{ seq: number; id: string }>(
-        "SELECT seq, id FROM jobs WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-        before ?? Number.MAX_SAFE_INTEGER,
-        limit + 1,
-      )
-      .toArray();
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      ids: page.map((r) => r.id),
-      next_cursor: rows.length > limit && last ? String(last.seq) : null,
-    };
+    const page = pageNewestFirst<{ seq: number; id: string }>(
+      this.ctx.storage.sql,
+      "jobs",
+      limit,
+      before,
+    );
+    return { ids: page.rows.map((r) => r.id), next_cursor: page.next_cursor };
   }
 
   // --- idempotency --------------------------------------------------------------------------

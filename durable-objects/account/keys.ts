@@ -1,4 +1,5 @@
 import type { ApiKeyInfo, Scope } from "../../protocol/accounts.ts";
+import { hex, sha256 } from "../../protocol/digest.ts";
 import { type AccountId, type KeyId, newApiKey } from "../../protocol/ids.ts";
 import { one } from "../sql.ts";
 
@@ -36,8 +37,7 @@ export interface Principal {
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(await sha256(text));
 }
 
 export class Keys {

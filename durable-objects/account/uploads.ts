@@ -1,4 +1,4 @@
-import { one } from "../sql.ts";
+import { one, pageNewestFirst } from "../sql.ts";
 
 /**
  * The account's stored content, its storage quota, resumable upload sessions and usage events.
@@ -117,19 +117,8 @@ export class Uploads {
 
   /** Newest first; `before` is the cursor from the previous page. */
   list(limit: number, before?: number): { data: UploadRecord[]; next_cursor: string | null } {
-    const rows = this.sql
-      .exec<UploadRow>(
-        "SELECT * FROM uploads WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-        before ?? Number.MAX_SAFE_INTEGER,
-        limit + 1,
-      )
-      .toArray();
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      data: page.map(toRecord),
-      next_cursor: rows.length > limit && last ? String(last.seq) : null,
-    };
+    const { rows, next_cursor } = pageNewestFirst<UploadRow>(this.sql, "uploads", limit, before);
+    return { data: rows.map(toRecord), next_cursor };
   }
 
   /** Forgets an upload; the caller releases its blocks. */

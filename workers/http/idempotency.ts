@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { Account } from "../../durable-objects/account/account.ts";
+import { hex, sha256 } from "../../protocol/digest.ts";
 import { ApiError } from "./problem.ts";
 import type { AppEnv } from "./types.ts";
 
@@ -30,8 +31,7 @@ export async function requestFingerprint(method: string, path: string, body: Uin
   const all = new Uint8Array(head.length + body.length);
   all.set(head);
   all.set(body, head.length);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(await sha256(all));
 }
 
 /**
@@ -127,17 +127,10 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
  * the stored rows alone reveal neither the key nor the secret.
  */
 async function sealFor(idempotencyKey: string) {
-  const digest = async (label: string) =>
-    new Uint8Array(
-      await crypto.subtle.digest(
-        "SHA-256",
-        new TextEncoder().encode(`${label}\n${idempotencyKey}`),
-      ),
-    );
   const id = await idempotencyRecordId(idempotencyKey);
   const aes = await crypto.subtle.importKey(
     "raw",
-    await digest("tessera idempotency seal"),
+    await sha256(`tessera idempotency seal\n${idempotencyKey}`),
     { name: "AES-GCM" },
     false,
     ["encrypt", "decrypt"],
@@ -167,7 +160,5 @@ async function sealFor(idempotencyKey: string) {
 
 /** Where the record of an Idempotency-Key is filed: a hash, so stored rows do not reveal keys. */
 export async function idempotencyRecordId(idempotencyKey: string): Promise<string> {
-  const bytes = new TextEncoder().encode(`tessera idempotency id\n${idempotencyKey}`);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(await sha256(`tessera idempotency id\n${idempotencyKey}`));
 }

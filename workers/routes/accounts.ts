@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { AccountView, CreateAccountBody, CreateAccountResponse } from "../../protocol/accounts.ts";
+import { sha256 } from "../../protocol/digest.ts";
 import { type AccountId, base32, newAccountId } from "../../protocol/ids.ts";
 import { config } from "../config.ts";
 import { accountStub, authenticate } from "../http/auth.ts";
@@ -107,10 +108,6 @@ async function isAdmin(authorization: string | undefined, adminToken: string | u
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
   return diff === 0;
-}
-
-async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }
 
 async function accountIdFor(idempotencyKey: string): Promise<AccountId> {

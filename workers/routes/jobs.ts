@@ -1,9 +1,11 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Job, JobView } from "../../durable-objects/job/job.ts";
 import { priceJob } from "../../durable-objects/job/pricing.ts";
+import { sha256 } from "../../protocol/digest.ts";
 import { base32, randomBase32 } from "../../protocol/ids.ts";
 import { JobSpec, Quote } from "../../protocol/jobs.ts";
 import { MicrosSchema } from "../../protocol/money.ts";
+import { pageQuery } from "../../protocol/pagination.ts";
 import { config } from "../config.ts";
 import { authenticate, requireScope } from "../http/auth.ts";
 import { idempotencyKey, runIdempotent } from "../http/idempotency.ts";
@@ -128,13 +130,7 @@ const listJobs = createRoute({
   security: SECURITY,
   middleware: [authenticate, requireScope("jobs")] as const,
   request: {
-    query: z.object({
-      limit: z.coerce.number().int().min(1).max(50).default(20),
-      cursor: z
-        .string()
-        .regex(/^\d{1,15}$/)
-        .optional(),
-    }),
+    query: pageQuery(50),
   },
   responses: {
     200: json(
@@ -210,6 +206,5 @@ async function ownedJob(
 }
 
 async function jobIdFor(accountId: string, idempotencyKey: string): Promise<string> {
-  const bytes = new TextEncoder().encode(`tessera job\n${accountId}\n${idempotencyKey}`);
-  return `job_${base32(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))).slice(0, 20)}`;
+  return `job_${base32(await sha256(`tessera job\n${accountId}\n${idempotencyKey}`)).slice(0, 20)}`;
 }

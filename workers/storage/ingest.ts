@@ -1,6 +1,7 @@
 import { CarBlockIterator } from "@ipld/car/iterator";
 import type { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
+import { hex } from "../../protocol/digest.ts";
 import { createHasher, init as initBlake3 } from "../../wasm/index.ts";
 import { ApiError } from "../http/problem.ts";
 import {
@@ -38,8 +39,6 @@ function overQuota(budget: Budget): ApiError {
     `This upload does not fit in the ${budget.remaining} bytes left in the account's storage quota.`,
   );
 }
-
-const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 /** Imports a stream (or a sequence of streams, for sessions) as one UnixFS file. */
 export async function ingestFile(
