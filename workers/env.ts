@@ -1,8 +1,8 @@
 import type { Account } from "../durable-objects/account/account.ts";
 import type { Dispatcher } from "../durable-objects/dispatcher/dispatcher.ts";
 import type { Job } from "../durable-objects/job/job.ts";
-import type { BlockBindings } from "./storage/blocks.ts";
-import type { WriterBindings } from "./storage/writer.ts";
+import type { BlockBindings } from "../durable-objects/storage/blocks.ts";
+import type { WriterBindings } from "../durable-objects/storage/writer.ts";
 
 /**
  * The Worker's bindings, composed from what each area declares. A route module that needs a new

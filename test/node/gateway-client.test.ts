@@ -10,8 +10,8 @@ import { fixedSize } from "ipfs-unixfs-importer/chunker";
 import { balanced } from "ipfs-unixfs-importer/layout";
 import type { CID } from "multiformats/cid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { blockKey } from "../../durable-objects/storage/blocks.ts";
 import { type LocalNetwork, startLocalNetwork } from "../../scripts/local-network.ts";
-import { blockKey } from "../../workers/storage/blocks.ts";
 
 /**
  * The gateway as an IPFS client sees it: `wrangler dev` (as `npm start` runs it) serves blocks

@@ -1,7 +1,7 @@
 import type { CID } from "multiformats/cid";
 import { describe, expect, it } from "vitest";
+import { FileImporter } from "../../durable-objects/storage/unixfs-import.ts";
 import { buildDirectory, type DirEntry } from "../../workers/storage/unixfs-dir.ts";
-import { FileImporter } from "../../workers/storage/unixfs-import.ts";
 import { pseudoRandomBytes, referenceCids } from "../fixtures/kubo-profile.ts";
 
 async function collect(length: number, seed: number) {

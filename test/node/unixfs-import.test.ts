@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FileImporter } from "../../workers/storage/unixfs-import.ts";
+import { FileImporter } from "../../durable-objects/storage/unixfs-import.ts";
 import { pseudoRandomBytes, referenceCids } from "../fixtures/kubo-profile.ts";
 
 const MiB = 1024 * 1024;

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { CID } from "multiformats/cid";
 import * as Digest from "multiformats/hashes/digest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { blockKey } from "../../workers/storage/blocks.ts";
+import { blockKey } from "../../durable-objects/storage/blocks.ts";
 import { bytesOf, importFile, importTree, text, written } from "./gateway-fixtures.ts";
 import { api, expectProblem } from "./helpers.ts";
 

@@ -3,7 +3,7 @@ import { importer } from "ipfs-unixfs-importer";
 import { fixedSize } from "ipfs-unixfs-importer/chunker";
 import { balanced } from "ipfs-unixfs-importer/layout";
 import type { CID } from "multiformats/cid";
-import { BlockStore } from "../../workers/storage/blocks.ts";
+import { BlockStore } from "../../durable-objects/storage/blocks.ts";
 
 /**
  * Real UnixFS DAGs for the gateway tests, imported with ipfs-unixfs-importer under Kubo's

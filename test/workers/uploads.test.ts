@@ -5,7 +5,7 @@ import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
 import { describe, expect, it } from "vitest";
-import { blockKey } from "../../workers/storage/blocks.ts";
+import { blockKey } from "../../durable-objects/storage/blocks.ts";
 import { api, bearer, expectProblem, signup, streamedBody } from "./helpers.ts";
 
 const MiB = 1024 * 1024;

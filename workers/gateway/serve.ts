@@ -1,5 +1,5 @@
+import { BlockStore } from "../../durable-objects/storage/blocks.ts";
 import { ApiError } from "../http/problem.ts";
-import { BlockStore } from "../storage/blocks.ts";
 import { negotiate } from "./negotiate.ts";
 import type { GatewayRequest } from "./request.ts";
 import { serveCar } from "./serve-car.ts";

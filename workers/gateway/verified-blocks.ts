@@ -1,6 +1,6 @@
 import type { CID } from "multiformats/cid";
+import type { BlockStore } from "../../durable-objects/storage/blocks.ts";
 import { ApiError } from "../http/problem.ts";
-import type { BlockStore } from "../storage/blocks.ts";
 import { IDENTITY, SHA2_256, SHA2_512 } from "./cid.ts";
 import type { Upstreams } from "./upstream.ts";
 

@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { BlockWriter } from "../../durable-objects/storage/writer.ts";
 import {
   CreateSessionBody,
   PartParam,
@@ -25,7 +26,6 @@ import type { AppEnv } from "../http/types.ts";
 import { newSessionId, newUploadId } from "../storage/ids.ts";
 import { ingestFile } from "../storage/ingest.ts";
 import { finishUpload } from "../storage/store.ts";
-import { BlockWriter } from "../storage/writer.ts";
 
 /**
  * Resumable uploads for files larger than one request (`/v1/uploads/sessions`): open a session,

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { CID } from "multiformats/cid";
+import { BlockWriter, releaseUpload } from "../../durable-objects/storage/writer.ts";
 import {
   CarUpload,
   CidParam,
@@ -25,7 +26,6 @@ import type { AppEnv } from "../http/types.ts";
 import { newUploadId } from "../storage/ids.ts";
 import { ingestCar, ingestDirectory, ingestFile, single } from "../storage/ingest.ts";
 import { finishUpload } from "../storage/store.ts";
-import { BlockWriter, releaseUpload } from "../storage/writer.ts";
 
 /** `/v1/uploads`: store files, directories and CARs as IPFS content. Scope `storage`. */
 export const uploads = new OpenAPIHono<AppEnv>();

@@ -1,6 +1,8 @@
 import { CarBlockIterator } from "@ipld/car/iterator";
 import type { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
+import { FileImporter } from "../../durable-objects/storage/unixfs-import.ts";
+import type { BlockWriter } from "../../durable-objects/storage/writer.ts";
 import { hex } from "../../protocol/digest.ts";
 import { createHasher, init as initBlake3 } from "../../wasm/index.ts";
 import { ApiError } from "../http/problem.ts";
@@ -11,8 +13,6 @@ import {
   PathConflict,
   validPath,
 } from "./unixfs-dir.ts";
-import { FileImporter } from "./unixfs-import.ts";
-import type { BlockWriter } from "./writer.ts";
 
 /**
  * Turning request bodies into stored blocks. Each function streams its input into a

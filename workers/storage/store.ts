@@ -1,7 +1,11 @@
 import type { CID } from "multiformats/cid";
 import type { Account, RecordOutcome, UploadKind } from "../../durable-objects/account/account.ts";
+import {
+  type BlockWriter,
+  releaseUpload,
+  type WriterBindings,
+} from "../../durable-objects/storage/writer.ts";
 import { ApiError } from "../http/problem.ts";
-import { type BlockWriter, releaseUpload, type WriterBindings } from "./writer.ts";
 
 /**
  * The last step of every upload: the written blocks become the account's, or are given back.

@@ -2,7 +2,7 @@ import * as dagPb from "@ipld/dag-pb";
 import { UnixFS } from "ipfs-unixfs";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
-import type { BlockSink } from "./unixfs-import.ts";
+import type { BlockSink } from "../../durable-objects/storage/unixfs-import.ts";
 
 /**
  * Plain (non-sharded) UnixFS directories, built from file paths the way `ipfs add -r` does:

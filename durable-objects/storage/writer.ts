@@ -1,7 +1,7 @@
 import { base32 } from "multiformats/bases/base32";
 import type { CID } from "multiformats/cid";
 import { decode as decodeMultihash } from "multiformats/hashes/digest";
-import type { BlockRefs } from "../../durable-objects/block-refs/block-refs.ts";
+import type { BlockRefs } from "../block-refs/block-refs.ts";
 import { blockKey } from "./blocks.ts";
 
 /**
