@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import type { JobSpec, TaskSpec } from "./jobs.ts";
 
 /**
  * The contributor protocol: JSON text frames over the WebSocket at `GET /v1/contribute`.
@@ -55,14 +56,26 @@ export const ReadyFrame = z
   .object({ type: z.literal("ready"), slots: z.number().int().min(1).max(16).default(1) })
   .strict();
 
+/** Outputs travel inside the result frame, base64, up to this many bytes (a render tile is 48 KiB). */
+export const MAX_OUTPUT_BYTES = 1024 * 1024;
+const MAX_OUTPUT_BASE64 = Math.ceil(MAX_OUTPUT_BYTES / 3) * 4;
+
+/** `<job id>.<task index>`: names one task of one job in every frame about it. */
+export const TaskId = z.string().regex(/^job_[a-z2-7]{20}\.\d{1,9}$/);
+/** Opaque to the contributor: 32 random bytes, base64url. */
+export const LeaseToken = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+
 export const ResultFrame = z
   .object({
     type: z.literal("result"),
-    task_id: z.string().min(1).max(100),
-    lease_token: z.string().min(1).max(200),
-    /** CID of the uploaded output. */
-    output_cid: z.string().min(1).max(200),
-    /** BLAKE3 hex of the output bytes. */
+    task_id: TaskId,
+    lease_token: LeaseToken,
+    /** The task's output bytes, base64 (layouts per kind in docs/kernels.md). */
+    output: z
+      .string()
+      .max(MAX_OUTPUT_BASE64)
+      .regex(/^[A-Za-z0-9+/]*={0,2}$/),
+    /** BLAKE3 hex of the output bytes: checked by the server, and what replicas are compared by. */
     digest: z.string().regex(/^[0-9a-f]{64}$/),
   })
   .strict();
@@ -70,8 +83,8 @@ export const ResultFrame = z
 export const FailedFrame = z
   .object({
     type: z.literal("failed"),
-    task_id: z.string().min(1).max(100),
-    lease_token: z.string().min(1).max(200),
+    task_id: TaskId,
+    lease_token: LeaseToken,
     reason: z.string().max(500),
   })
   .strict();
@@ -93,20 +106,42 @@ export const PROTOCOL_ERRORS = [
   "bad_signature",
   "unknown_lease",
   "lease_expired",
+  "bad_output",
+  "job_closed",
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERRORS)[number];
 
+/**
+ * How far the network trusts a contributor, from its record (the `Contributor` object):
+ * `new` contributors get canary tasks mixed in, `trusted` ones are verified by sampling.
+ */
+export const TRUST_TIERS = ["new", "established", "trusted"] as const;
+export type TrustTier = (typeof TRUST_TIERS)[number];
+
+/** A leased task. `job` is the job's spec (scene, layers, shader); `task` the slice to compute. */
+export interface TaskFrame {
+  type: "task";
+  task_id: string;
+  job_id: string;
+  lease_token: string;
+  /** Epoch milliseconds: a result after this is not accepted. */
+  deadline: number;
+  job: JobSpec;
+  task: TaskSpec;
+}
+
 export type ServerFrame =
   | { type: "challenge"; version: number; pool: Pool; nonce: string }
-  | { type: "welcome"; address: string; pool: Pool }
+  | { type: "welcome"; address: string; pool: Pool; trust: TrustTier }
+  | TaskFrame
+  /** The result was stored and waits for its replicas (`received`), or was already in (`duplicate`). */
+  | { type: "ack"; task_id: string; status: "received" | "duplicate" }
+  /** Verification decided: `accepted` results earn `earned` USDC base units; `rejected` earn 0. */
   | {
-      type: "task";
+      type: "verdict";
       task_id: string;
-      job_id: string;
-      lease_token: string;
-      /** Epoch milliseconds: a result after this is not accepted. */
-      deadline: number;
-      spec: unknown;
+      status: "accepted" | "rejected";
+      earned: number;
+      reason?: string;
     }
-  | { type: "ack"; task_id: string; status: "accepted" | "pending_verification" | "duplicate" }
-  | { type: "error"; code: ProtocolErrorCode; message: string; fatal: boolean };
+  | { type: "error"; code: ProtocolErrorCode; message: string; fatal: boolean; task_id?: string };

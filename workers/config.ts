@@ -24,6 +24,7 @@ const ConfigSchema = z.object({
   UNIT_PRICE_INFERENCE_MICROS: int(0).default(50),
   UNIT_PRICE_WGSL_MICROS: int(0).default(20),
   PLATFORM_FEE_BPS: int(0).max(10_000).default(1000),
+  LEASE_SECONDS: int(1).max(86_400).default(120),
 });
 
 export interface Config {
@@ -40,6 +41,8 @@ export interface Config {
   gatewayUpstreams: string[];
   /** The price list jobs are quoted and held at (docs/kernels.md, "Pricing"). */
   prices: Prices;
+  /** How long a contributor has for one task before it is offered elsewhere. */
+  leaseMs: number;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -65,6 +68,7 @@ export function config(env: Settings): Config {
       },
       platform_fee_bps: raw.PLATFORM_FEE_BPS,
     },
+    leaseMs: raw.LEASE_SECONDS * 1000,
   };
   cache.set(env, parsed);
   return parsed;

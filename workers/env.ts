@@ -1,8 +1,10 @@
 import type { Account } from "../durable-objects/account/account.ts";
+import type { Contributor } from "../durable-objects/contributor/contributor.ts";
 import type { Dispatcher } from "../durable-objects/dispatcher/dispatcher.ts";
 import type { Job } from "../durable-objects/job/job.ts";
 import type { BlockBindings } from "../durable-objects/storage/blocks.ts";
 import type { WriterBindings } from "../durable-objects/storage/writer.ts";
+import type { Treasury } from "../durable-objects/treasury/treasury.ts";
 
 /**
  * The Worker's bindings, composed from what each area declares. A route module that needs a new
@@ -15,11 +17,15 @@ export interface AccountBindings {
 export interface ContributorBindings {
   /** One `Dispatcher` per contributor pool, by pool name. */
   DISPATCHER: DurableObjectNamespace<Dispatcher>;
+  /** One `Contributor` per contributor, by Solana address: record and earnings. */
+  CONTRIBUTOR: DurableObjectNamespace<Contributor>;
 }
 
 export interface JobBindings {
   /** One `Job` per job, by job id. */
   JOB: DurableObjectNamespace<Job>;
+  /** The platform's books, one object named `treasury`: fees (and, with billing, Solana). */
+  TREASURY: DurableObjectNamespace<Treasury>;
 }
 
 export interface AssetBindings {
@@ -42,6 +48,7 @@ export interface Settings {
   UNIT_PRICE_INFERENCE_MICROS?: string;
   UNIT_PRICE_WGSL_MICROS?: string;
   PLATFORM_FEE_BPS?: string;
+  LEASE_SECONDS?: string;
 }
 
 export type Env = AccountBindings &

@@ -11,7 +11,7 @@ import { migrate } from "../sql.ts";
  * delete and then see its freshly written block disappear.
  *
  * Sharded by the first hex digit of the multihash digest (`refs:0` to `refs:f`): see `shardOf`
- * in workers/storage/writer.ts.
+ * in durable-objects/storage/writer.ts.
  */
 export interface BlockRefsEnv {
   BLOCKS: R2Bucket;

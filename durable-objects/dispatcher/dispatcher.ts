@@ -7,26 +7,51 @@ import {
   PROTOCOL_VERSION,
   type ProtocolErrorCode,
   type ServerFrame,
+  type TrustTier,
 } from "../../protocol/contributor.ts";
+import type { Contributor } from "../contributor/contributor.ts";
+import type { ExchangeInput, ExchangeOutput, Job } from "../job/job.ts";
+import { migrate, one } from "../sql.ts";
 import { newNonce, verifyAuth } from "./handshake.ts";
 
 /**
- * One contributor pool (`browser`, `native`): the WebSockets of its contributors.
+ * One contributor pool (`browser`, `native`): its contributors' WebSockets, the jobs that have
+ * work for it, and the leases it has handed out.
  *
  * Sockets are hibernatable (`ctx.acceptWebSocket`): an idle pool costs nothing, and each socket's
- * state lives in its attachment, so it survives the object being evicted between frames. This is
- * the handshake and registry half of the dispatcher; task leases arrive with the `Job` object.
+ * state lives in its attachment, so it survives the object being evicted between frames. Leases
+ * and the list of jobs with work live in SQLite for the same reason.
+ *
+ * The pool is a matchmaker, not a judge: what a contributor says about a task (result, failure,
+ * or its socket closing) is queued per job and sent to that `Job` in one `exchange` call together
+ * with the idle slots the pool can offer; the job answers with replies, verdicts and new leases,
+ * which go out as frames. One exchange per job is in flight at a time, so under load each call
+ * carries many frames' worth of work. Jobs are served oldest first.
  */
+export interface DispatcherEnv {
+  JOB: DurableObjectNamespace<Job>;
+  CONTRIBUTOR: DurableObjectNamespace<Contributor>;
+}
+
 type Attachment =
-  | { state: "challenged" | "verifying"; pool: Pool; nonce: string; connectedAt: number }
+  | {
+      state: "challenged" | "verifying";
+      id: string;
+      pool: Pool;
+      nonce: string;
+      connectedAt: number;
+    }
   | {
       state: "ready";
+      id: string;
       pool: Pool;
       address: string;
+      trust: TrustTier;
       capabilities: Capabilities;
       slots: number;
       connectedAt: number;
     };
+type Ready = Extract<Attachment, { state: "ready" }>;
 
 export interface ContributorView {
   address: string;
@@ -35,14 +60,69 @@ export interface ContributorView {
   capabilities: Capabilities;
 }
 
+/** A connected, authenticated contributor as the scheduler sees it. */
+interface Live {
+  ws: WebSocket;
+  at: Ready;
+  /** Leases out on this socket. */
+  inflight: number;
+  /** Slots promised to an exchange in flight. */
+  reserved: number;
+}
+
+interface Queued {
+  input: Required<Pick<ExchangeInput, "results" | "failures" | "released">>;
+  /** Who gets the reply for each token. */
+  replyTo: Map<string, WebSocket>;
+}
+
 /** Close codes (RFC 6455 §7.4): 1008 policy violation for a failed or out-of-order handshake. */
 const POLICY_VIOLATION = 1008;
 /** A socket that has not authenticated by then is closed, so idle handshakes cannot pile up. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Sockets one pool object holds; past it new connections are refused (shard the pool). */
 export const MAX_SOCKETS = 20_000;
+/** An expired lease is remembered this long, so a late result hears `lease_expired`. */
+const EXPIRED_LEASE_MEMORY_MS = 10 * 60_000;
+/** Slots offered to one job in one exchange. */
+const MAX_SLOTS_PER_EXCHANGE = 512;
+/** Retry delay when a job could not be reached. */
+const RETRY_MS = 1_000;
 
-export class Dispatcher extends DurableObject {
+const MIGRATIONS = [
+  `CREATE TABLE jobs (
+     job_id  TEXT PRIMARY KEY,
+     seq     INTEGER NOT NULL,
+     epoch   INTEGER NOT NULL
+   );
+   CREATE TABLE leases (
+     token     TEXT PRIMARY KEY,
+     socket    TEXT NOT NULL,
+     job_id    TEXT NOT NULL,
+     task_id   TEXT NOT NULL,
+     deadline  INTEGER NOT NULL,
+     expired   INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX leases_socket ON leases (socket);
+   CREATE INDEX leases_deadline ON leases (expired, deadline);`,
+] as const;
+
+export class Dispatcher extends DurableObject<DispatcherEnv> {
+  private live: Map<string, Live> | null = null;
+  private readonly queued = new Map<string, Queued>();
+  private readonly busy = new Set<string>();
+  private scheduling = false;
+  private scheduleAgain = false;
+  private alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: DispatcherEnv) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage, MIGRATIONS);
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
+  }
+
   /** Upgrades `GET /v1/contribute?pool=…` (forwarded by the Worker) to a contributor socket. */
   override async fetch(request: Request): Promise<Response> {
     const pool = new URL(request.url).searchParams.get("pool") ?? "browser";
@@ -56,15 +136,14 @@ export class Dispatcher extends DurableObject {
     this.ctx.acceptWebSocket(server);
     const attachment: Attachment = {
       state: "challenged",
+      id: crypto.randomUUID(),
       pool: pool as Pool,
       nonce,
       connectedAt: Date.now(),
     };
     server.serializeAttachment(attachment);
     send(server, { type: "challenge", version: PROTOCOL_VERSION, pool: pool as Pool, nonce });
-    if ((await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(Date.now() + HANDSHAKE_TIMEOUT_MS);
-    }
+    await this.wakeAt(Date.now() + HANDSHAKE_TIMEOUT_MS);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -77,6 +156,7 @@ export class Dispatcher extends DurableObject {
     if (frame.type === "auth") {
       if (at.state !== "challenged")
         return fail(ws, "out_of_order", "Already authenticated.", true);
+      ws.serializeAttachment({ ...at, state: "verifying" });
       if (!(await verifyAuth(frame.address, frame.signature, at.nonce, at.pool))) {
         return fail(
           ws,
@@ -85,30 +165,62 @@ export class Dispatcher extends DurableObject {
           true,
         );
       }
-      const ready: Attachment = {
+      const trust = await this.contributor(frame.address).trust();
+      const ready: Ready = {
         state: "ready",
+        id: at.id,
         pool: at.pool,
         address: frame.address,
+        trust,
         capabilities: frame.capabilities,
         slots: 0,
         connectedAt: at.connectedAt,
       };
       ws.serializeAttachment(ready);
-      return send(ws, { type: "welcome", address: frame.address, pool: at.pool });
+      this.sockets().set(at.id, { ws, at: ready, inflight: 0, reserved: 0 });
+      return send(ws, { type: "welcome", address: frame.address, pool: at.pool, trust });
     }
     if (at.state !== "ready") {
       return fail(ws, "out_of_order", "Authenticate (auth) before anything else.", true);
     }
+    const live = this.sockets().get(at.id);
     if (frame.type === "ready") {
-      ws.serializeAttachment({ ...at, slots: frame.slots });
+      const next: Ready = { ...at, slots: frame.slots };
+      ws.serializeAttachment(next);
+      if (live) live.at = next;
+      this.kick();
       return;
     }
-    // Results and failures need a lease, and leases come from jobs: none is open yet.
-    return fail(ws, "unknown_lease", `No open lease for task ${frame.task_id}.`, false);
+    // A result or a failure: only for a lease this socket holds.
+    const lease = one<{ job_id: string; socket: string; task_id: string; expired: number }>(
+      this.sql,
+      "SELECT job_id, socket, task_id, expired FROM leases WHERE token = ?",
+      frame.lease_token,
+    );
+    if (!lease || lease.socket !== at.id || lease.task_id !== frame.task_id) {
+      return fail(
+        ws,
+        "unknown_lease",
+        `No lease on this connection for task ${frame.task_id}.`,
+        false,
+        frame.task_id,
+      );
+    }
+    this.sql.exec("DELETE FROM leases WHERE token = ?", frame.lease_token);
+    if (live && lease.expired === 0) live.inflight--;
+    const q = this.queue(lease.job_id);
+    q.replyTo.set(frame.lease_token, ws);
+    const ref = { token: frame.lease_token, task_id: frame.task_id, address: at.address };
+    if (frame.type === "result") {
+      q.input.results.push({ ...ref, output: frame.output, digest: frame.digest });
+    } else {
+      q.input.failures.push({ ...ref, reason: frame.reason });
+    }
+    this.pump(lease.job_id);
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    // Leases held by this socket are released here once jobs hand out leases.
+    this.dropped(ws);
     // Echo only codes an endpoint may send (RFC 6455 §7.4): 1006 and 1005 are reserved.
     const valid =
       (code >= 1000 && code <= 1003) ||
@@ -117,8 +229,26 @@ export class Dispatcher extends DurableObject {
     ws.close(valid ? code : 1000, "closing");
   }
 
-  /** Closes sockets that did not authenticate in time; runs again while any handshake is open. */
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.dropped(ws);
+  }
+
+  /** A job has work for this pool (again): it joins the queue of jobs served. */
+  async notify(jobId: string): Promise<void> {
+    const seq =
+      one<{ n: number }>(this.sql, "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs")?.n ?? 1;
+    this.sql.exec(
+      `INSERT INTO jobs (job_id, seq, epoch) VALUES (?, ?, 1)
+       ON CONFLICT (job_id) DO UPDATE SET epoch = epoch + 1`,
+      jobId,
+      seq,
+    );
+    this.kick();
+  }
+
+  /** Expires leases past their deadline, closes unauthenticated sockets, retries jobs. */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     const now = Date.now();
     let waiting = false;
     for (const ws of this.ctx.getWebSockets()) {
@@ -130,16 +260,241 @@ export class Dispatcher extends DurableObject {
         waiting = true;
       }
     }
-    if (waiting) await this.ctx.storage.setAlarm(now + HANDSHAKE_TIMEOUT_MS);
+    if (waiting) await this.wakeAt(now + HANDSHAKE_TIMEOUT_MS);
+    // The job expires the lease itself; here the slot is freed and the token remembered a while.
+    const expired = this.sql
+      .exec<{ socket: string }>(
+        "UPDATE leases SET expired = 1 WHERE expired = 0 AND deadline <= ? RETURNING socket",
+        now,
+      )
+      .toArray();
+    for (const { socket } of expired) {
+      const live = this.sockets().get(socket);
+      if (live) live.inflight--;
+    }
+    this.sql.exec(
+      "DELETE FROM leases WHERE expired = 1 AND deadline <= ?",
+      now - EXPIRED_LEASE_MEMORY_MS,
+    );
+    const next = one<{ d: number | null }>(
+      this.sql,
+      "SELECT MIN(deadline) AS d FROM leases WHERE expired = 0",
+    )?.d;
+    if (next != null) await this.wakeAt(next);
+    else if (one(this.sql, "SELECT 1 AS x FROM leases LIMIT 1"))
+      await this.wakeAt(now + EXPIRED_LEASE_MEMORY_MS);
+    for (const jobId of this.queued.keys()) this.pump(jobId);
+    this.kick();
   }
 
   /** The authenticated contributors connected now. */
   contributors(): ContributorView[] {
-    return this.ctx
-      .getWebSockets()
-      .map((ws) => ws.deserializeAttachment() as Attachment)
-      .filter((a): a is Extract<Attachment, { state: "ready" }> => a.state === "ready")
-      .map(({ address, pool, slots, capabilities }) => ({ address, pool, slots, capabilities }));
+    return [...this.sockets().values()].map(({ at }) => ({
+      address: at.address,
+      pool: at.pool,
+      slots: at.slots,
+      capabilities: at.capabilities,
+    }));
+  }
+
+  // --- scheduling ------------------------------------------------------------------------------
+
+  /** Starts (or re-runs) the scheduler without waiting for it. */
+  private kick(): void {
+    if (this.scheduling) {
+      this.scheduleAgain = true;
+      return;
+    }
+    this.scheduling = true;
+    void (async () => {
+      try {
+        do {
+          this.scheduleAgain = false;
+          const jobs = this.sql
+            .exec<{ job_id: string }>("SELECT job_id FROM jobs ORDER BY seq")
+            .toArray();
+          for (const { job_id } of jobs) {
+            if (this.idleSlots() === 0) break;
+            if (!this.busy.has(job_id)) await this.pump(job_id);
+          }
+        } while (this.scheduleAgain);
+      } catch (err) {
+        console.error("dispatcher: scheduling failed", err);
+      } finally {
+        this.scheduling = false;
+      }
+    })();
+  }
+
+  /**
+   * Runs exchanges with one job until it has nothing to say and nothing to lease; at most one
+   * exchange per job is in flight, and what arrives meanwhile rides on the next one.
+   */
+  private async pump(jobId: string): Promise<void> {
+    if (this.busy.has(jobId)) return;
+    this.busy.add(jobId);
+    try {
+      for (;;) {
+        const q = this.queued.get(jobId);
+        this.queued.delete(jobId);
+        const listed = one<{ epoch: number }>(
+          this.sql,
+          "SELECT epoch FROM jobs WHERE job_id = ?",
+          jobId,
+        );
+        const slots = listed ? this.reserve() : [];
+        if (!q && slots.length === 0) break;
+        let res: ExchangeOutput;
+        try {
+          res = await this.env.JOB.get(this.env.JOB.idFromName(jobId)).exchange({
+            ...(q?.input ?? {}),
+            want: slots.map((s) => ({ address: s.at.address, trust: s.at.trust })),
+          });
+        } catch (err) {
+          console.error(`dispatcher: job ${jobId} unreachable`, err);
+          for (const s of slots) s.reserved--;
+          if (q) this.requeue(jobId, q);
+          await this.wakeAt(Date.now() + RETRY_MS);
+          break;
+        }
+        for (const s of slots) s.reserved--;
+        this.deliver(jobId, res, slots, q);
+        if (listed && !res.more) {
+          this.sql.exec("DELETE FROM jobs WHERE job_id = ? AND epoch = ?", jobId, listed.epoch);
+        }
+        if (res.assignments.length === 0 && !this.queued.has(jobId)) break;
+      }
+    } finally {
+      this.busy.delete(jobId);
+    }
+    if (this.idleSlots() > 0) this.kick();
+  }
+
+  private deliver(jobId: string, res: ExchangeOutput, slots: Live[], q: Queued | undefined): void {
+    for (const a of res.assignments) {
+      const i = slots.findIndex((s) => s.at.address === a.address && s.ws.readyState === 1);
+      const slot = i >= 0 ? slots.splice(i, 1)[0] : undefined;
+      if (!slot) {
+        // The socket went away during the exchange: give the lease straight back.
+        this.queue(jobId).input.released.push(a.token);
+        continue;
+      }
+      this.sql.exec(
+        "INSERT INTO leases (token, socket, job_id, task_id, deadline) VALUES (?, ?, ?, ?, ?)",
+        a.token,
+        slot.at.id,
+        jobId,
+        a.task_id,
+        a.deadline,
+      );
+      slot.inflight++;
+      slot.ws.send(a.frame);
+      void this.wakeAt(a.deadline);
+    }
+    for (const r of res.replies) {
+      const ws = q?.replyTo.get(r.token);
+      if (ws?.readyState !== 1) continue;
+      if (r.ok) send(ws, { type: "ack", task_id: r.task_id, status: r.status });
+      else
+        send(ws, {
+          type: "error",
+          code: r.code,
+          message: r.message,
+          fatal: false,
+          task_id: r.task_id,
+        });
+    }
+    for (const v of res.verdicts) {
+      const live = [...this.sockets().values()].find((l) => l.at.address === v.address);
+      if (live) send(live.ws, { type: "verdict", ...v });
+    }
+  }
+
+  /** Reserves every idle slot (up to a cap), one entry per slot. */
+  private reserve(): Live[] {
+    const out: Live[] = [];
+    for (const live of this.sockets().values()) {
+      let free = live.at.slots - live.inflight - live.reserved;
+      while (free-- > 0 && out.length < MAX_SLOTS_PER_EXCHANGE) {
+        live.reserved++;
+        out.push(live);
+      }
+    }
+    return out;
+  }
+
+  private idleSlots(): number {
+    let n = 0;
+    for (const l of this.sockets().values()) n += Math.max(0, l.at.slots - l.inflight - l.reserved);
+    return n;
+  }
+
+  /** A closed socket's leases go back to their jobs at once. */
+  private dropped(ws: WebSocket): void {
+    const at = ws.deserializeAttachment() as Attachment | null;
+    if (!at) return;
+    this.sockets().delete(at.id);
+    const leases = this.sql
+      .exec<{ token: string; job_id: string; expired: number }>(
+        "DELETE FROM leases WHERE socket = ? RETURNING token, job_id, expired",
+        at.id,
+      )
+      .toArray();
+    for (const l of leases) {
+      if (l.expired === 0) this.queue(l.job_id).input.released.push(l.token);
+    }
+    for (const jobId of new Set(leases.map((l) => l.job_id))) void this.pump(jobId);
+  }
+
+  private queue(jobId: string): Queued {
+    let q = this.queued.get(jobId);
+    if (!q) {
+      q = { input: { results: [], failures: [], released: [] }, replyTo: new Map() };
+      this.queued.set(jobId, q);
+    }
+    return q;
+  }
+
+  private requeue(jobId: string, q: Queued): void {
+    const now = this.queue(jobId);
+    now.input.results.unshift(...q.input.results);
+    now.input.failures.unshift(...q.input.failures);
+    now.input.released.unshift(...q.input.released);
+    for (const [k, v] of q.replyTo) now.replyTo.set(k, v);
+  }
+
+  /** Connected, authenticated sockets, rebuilt from attachments and leases after a wake-up. */
+  private sockets(): Map<string, Live> {
+    if (this.live) return this.live;
+    const inflight = new Map(
+      this.sql
+        .exec<{ socket: string; n: number }>(
+          "SELECT socket, COUNT(*) AS n FROM leases WHERE expired = 0 GROUP BY socket",
+        )
+        .toArray()
+        .map((r) => [r.socket, r.n]),
+    );
+    this.live = new Map();
+    for (const ws of this.ctx.getWebSockets()) {
+      const at = ws.deserializeAttachment() as Attachment;
+      if (at.state !== "ready") continue;
+      this.live.set(at.id, { ws, at, inflight: inflight.get(at.id) ?? 0, reserved: 0 });
+    }
+    return this.live;
+  }
+
+  private async wakeAt(at: number): Promise<void> {
+    if (this.alarmAt !== null && this.alarmAt <= at && this.alarmAt > Date.now() - 60_000) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
+  }
+
+  private contributor(address: string) {
+    return this.env.CONTRIBUTOR.get(this.env.CONTRIBUTOR.idFromName(address));
+  }
+
+  private get sql() {
+    return this.ctx.storage.sql;
   }
 }
 
@@ -157,7 +512,13 @@ function send(ws: WebSocket, frame: ServerFrame): void {
   ws.send(JSON.stringify(frame));
 }
 
-function fail(ws: WebSocket, code: ProtocolErrorCode, message: string, fatal: boolean): void {
-  send(ws, { type: "error", code, message, fatal });
+function fail(
+  ws: WebSocket,
+  code: ProtocolErrorCode,
+  message: string,
+  fatal: boolean,
+  taskId?: string,
+): void {
+  send(ws, { type: "error", code, message, fatal, ...(taskId ? { task_id: taskId } : {}) });
   if (fatal) ws.close(POLICY_VIOLATION, code);
 }

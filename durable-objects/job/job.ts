@@ -1,24 +1,42 @@
 import { DurableObject } from "cloudflare:workers";
 import { planTasks } from "../../client/kernels/index.ts";
-import type { JobSpec, Quote } from "../../protocol/jobs.ts";
+import { POOLS, type ProtocolErrorCode, type TrustTier } from "../../protocol/contributor.ts";
+import { hex } from "../../protocol/digest.ts";
+import type { JobSpec, Quote, TaskSpec } from "../../protocol/jobs.ts";
 import type { Micros } from "../../protocol/money.ts";
+import { blake3, init as initBlake3 } from "../../wasm/index.ts";
 import type { Account } from "../account/account.ts";
+import type { Contributor } from "../contributor/contributor.ts";
+import type { Dispatcher } from "../dispatcher/dispatcher.ts";
 import { migrate, one } from "../sql.ts";
+import { FileImporter } from "../storage/unixfs-import.ts";
+import { BlockWriter, releaseUpload, type WriterBindings } from "../storage/writer.ts";
+import type { Treasury } from "../treasury/treasury.ts";
+import { assembleResult } from "./assemble.ts";
+import { JOB_MIGRATIONS } from "./schema.ts";
+import { agree, feeOn, groups, outputBytes, type Submitted, share } from "./verify.ts";
 
 /**
- * One job: its spec, its tasks, its escrow hold on the customer's account and the money
- * movements it still owes (the outbox).
+ * One job: its spec, its tasks and their leases, the results contributors submitted, the
+ * verification of those results, and the money the job still owes (the outbox).
  *
- * Money moves only through the outbox: a row per operation with a stable id (`job:<id>:release`),
- * applied against the `Account` ledger, whose operation ids make a repeat a no-op. The outbox is
- * drained right away and, if the account cannot be reached, by the object's alarm, so a restart
- * of either object between "decided" and "applied" loses nothing and pays nothing twice.
+ * Contributors never call a job directly: the pool's `Dispatcher` batches what its sockets said
+ * about this job (results, failures, dropped sockets) together with its idle slots into one
+ * `exchange` call, and the job answers with replies, verdicts and new leases. Leases expire by the
+ * object's alarm; the task is then offered again (`notify` through the outbox).
  *
- * As built: creation, status, cancellation with release. Dispatch, verification and capture of
- * earned work arrive with the marketplace.
+ * Money moves only through the outbox: a row per operation with a stable id
+ * (`job:<id>:capture`, `job:<id>:contributor:<address>`, `job:<id>:fee`, `job:<id>:release`),
+ * applied to the `Account`, `Contributor` and `Treasury` objects, whose operation ids make a
+ * repeat a no-op. The outbox is drained at once and, if an object cannot be reached, by the
+ * alarm, so a restart of any object between "decided" and "applied" loses nothing and pays
+ * nothing twice. Verification rules: `verify.ts`; the design: docs/architecture.md.
  */
-export interface JobEnv {
+export interface JobEnv extends WriterBindings {
   ACCOUNT: DurableObjectNamespace<Account>;
+  DISPATCHER: DurableObjectNamespace<Dispatcher>;
+  CONTRIBUTOR: DurableObjectNamespace<Contributor>;
+  TREASURY: DurableObjectNamespace<Treasury>;
 }
 
 export const JOB_STATUSES = [
@@ -38,38 +56,79 @@ export interface JobView {
   status: JobStatus;
   tasks: { total: number; done: number };
   quote: Quote;
-  /** What the job has cost so far (captured from the hold), USDC base units. */
+  /** What the job has cost so far: accepted results plus their platform fee, USDC base units. */
   cost: Micros;
   result_cid: string | null;
+  /** Why the job failed, when it did. */
+  failure: string | null;
+  /** What settlement moved, once the job has ended. */
+  settlement: { charged: Micros; contributors: Micros; platform_fee: Micros } | null;
   created_at: string;
   updated_at: string;
 }
 
-const MIGRATIONS = [
-  `CREATE TABLE job (
-     id          TEXT PRIMARY KEY,
-     account_id  TEXT NOT NULL,
-     kind        TEXT NOT NULL,
-     spec        TEXT NOT NULL,
-     quote       TEXT NOT NULL,
-     hold_id     TEXT NOT NULL,
-     status      TEXT NOT NULL CHECK (status IN ('queued','running','verifying','completed','failed','cancelled')),
-     cost        INTEGER NOT NULL DEFAULT 0 CHECK (cost >= 0),
-     result_cid  TEXT,
-     created_at  INTEGER NOT NULL,
-     updated_at  INTEGER NOT NULL
-   );
-   CREATE TABLE tasks (
-     idx     INTEGER PRIMARY KEY,
-     spec    TEXT NOT NULL,
-     status  TEXT NOT NULL CHECK (status IN ('pending','leased','verifying','accepted','failed'))
-   );
-   CREATE TABLE outbox (
-     op_id    TEXT PRIMARY KEY,
-     kind     TEXT NOT NULL CHECK (kind IN ('release')),
-     done_at  INTEGER
-   );`,
-] as const;
+/** A result a contributor sent (the output still base64, as it came). */
+export interface SubmittedResult {
+  token: string;
+  task_id: string;
+  address: string;
+  output: string;
+  digest: string;
+}
+export interface ReportedFailure {
+  token: string;
+  task_id: string;
+  address: string;
+  reason: string;
+}
+/** One idle task slot of a connected contributor. */
+export interface Slot {
+  address: string;
+  trust: TrustTier;
+}
+export interface ExchangeInput {
+  results?: SubmittedResult[];
+  failures?: ReportedFailure[];
+  /** Lease tokens whose sockets closed: the tasks are offered again at once. */
+  released?: string[];
+  want?: Slot[];
+}
+export type Reply = { token: string; task_id: string; address: string } & (
+  | { ok: true; status: "received" | "duplicate" }
+  | { ok: false; code: ProtocolErrorCode; message: string }
+);
+export interface Verdict {
+  address: string;
+  task_id: string;
+  status: "accepted" | "rejected";
+  earned: Micros;
+  reason?: string;
+}
+export interface Assignment {
+  address: string;
+  token: string;
+  task_id: string;
+  deadline: number;
+  /** The `task` frame, serialized once here. */
+  frame: string;
+}
+export interface ExchangeOutput {
+  replies: Reply[];
+  verdicts: Verdict[];
+  assignments: Assignment[];
+  /** Whether the job still has tasks to lease: the dispatcher keeps asking while it does. */
+  more: boolean;
+}
+
+/** A task gives up (and fails its job) after this many ended attempts beyond `replication`. */
+export const MAX_EXTRA_ATTEMPTS = 4;
+/** Share of a `new` contributor's assignments that are canaries (when an answer is known). */
+export const CANARY_RATE = 0.2;
+/** Share of tasks first leased to a `trusted` contributor that still get full replication. */
+export const SAMPLE_RATE = 0.1;
+/** Retry delay for an outbox operation that did not apply. */
+const OUTBOX_RETRY_MS = 2_000;
+const OPEN: readonly JobStatus[] = ["queued", "running"];
 
 interface JobRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -80,55 +139,97 @@ interface JobRow extends Record<string, SqlStorageValue> {
   hold_id: string;
   status: JobStatus;
   cost: number;
+  compute_paid: number;
   result_cid: string | null;
+  failure: string | null;
+  charged: number | null;
+  fee: number | null;
+  lease_ms: number;
   created_at: number;
   updated_at: number;
 }
 
-/** Retry delay for an outbox the account did not take. */
-const OUTBOX_RETRY_MS = 5_000;
+interface TaskRow extends Record<string, SqlStorageValue> {
+  idx: number;
+  spec: string;
+  status: "pending" | "accepted" | "failed";
+  required: number;
+  best: number;
+  active: number;
+  attempts: number;
+  accepted_token: string | null;
+}
+
+interface ReplicaRow extends Record<string, SqlStorageValue> {
+  token: string;
+  task_idx: number;
+  address: string;
+  canary: number;
+  status: "leased" | "submitted" | "expired" | "released" | "failed";
+  deadline: number;
+  output: ArrayBuffer | null;
+  digest: string | null;
+  verdict: "accepted" | "rejected" | "surplus" | null;
+  earned: number;
+}
+
+type OutboxKind = "notify" | "capture" | "contributor" | "fee" | "release";
 
 export class Job extends DurableObject<JobEnv> {
+  private cached?: { spec: JobSpec; json: string; quote: Quote };
+  private alarmAt: number | null = null;
+
   constructor(ctx: DurableObjectState, env: JobEnv) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, MIGRATIONS));
+    ctx.blockConcurrencyWhile(async () => {
+      await initBlake3();
+      migrate(ctx.storage, JOB_MIGRATIONS);
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
   }
 
   /**
-   * Records the job and plans its tasks; the caller has already placed the hold `holdId`.
-   * Creating an existing job returns it unchanged, so a retried create is harmless.
+   * Records the job, plans its tasks and offers them to the pools; the caller has already placed
+   * the hold `holdId`. Creating an existing job returns it unchanged, so a retried create is
+   * harmless.
    */
-  create(input: {
+  async create(input: {
     id: string;
     accountId: string;
     spec: JobSpec;
     quote: Quote;
     holdId: string;
-  }): JobView {
+    leaseMs: number;
+  }): Promise<JobView> {
     if (!this.row()) {
       const now = Date.now();
       const tasks = planTasks(input.spec, input.id);
       this.ctx.storage.transactionSync(() => {
         this.sql.exec(
-          `INSERT INTO job (id, account_id, kind, spec, quote, hold_id, status, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+          `INSERT INTO job (id, account_id, kind, spec, quote, hold_id, status, lease_ms, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
           input.id,
           input.accountId,
           input.spec.kind,
           JSON.stringify(input.spec),
           JSON.stringify(input.quote),
           input.holdId,
+          input.leaseMs,
           now,
           now,
         );
         for (const task of tasks) {
           this.sql.exec(
-            "INSERT INTO tasks (idx, spec, status) VALUES (?, ?, 'pending')",
+            "INSERT INTO tasks (idx, spec, status, required) VALUES (?, ?, 'pending', ?)",
             task.task_index,
             JSON.stringify(task),
+            input.spec.replication,
           );
         }
+        this.event("status", { status: "queued", tasks: tasks.length });
+        this.notifyPools();
       });
+      await this.drain();
     }
     return this.view() as JobView;
   }
@@ -149,61 +250,681 @@ export class Job extends DurableObject<JobEnv> {
       quote: JSON.parse(row.quote) as Quote,
       cost: row.cost as Micros,
       result_cid: row.result_cid,
+      failure: row.failure,
+      settlement:
+        row.charged === null
+          ? null
+          : {
+              charged: row.charged as Micros,
+              contributors: (row.charged - (row.fee ?? 0)) as Micros,
+              platform_fee: (row.fee ?? 0) as Micros,
+            },
       created_at: new Date(row.created_at).toISOString(),
       updated_at: new Date(row.updated_at).toISOString(),
     };
   }
 
+  /** Events after `after` (their ids are the SSE ids), oldest first. */
+  events(after: number, limit = 100): { id: number; type: string; data: unknown }[] {
+    return this.sql
+      .exec<{ seq: number; type: string; data: string }>(
+        "SELECT seq, type, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        after,
+        limit,
+      )
+      .toArray()
+      .map((e) => ({ id: e.seq, type: e.type, data: JSON.parse(e.data) }));
+  }
+
   /**
-   * Cancels a job that has not finished and releases what it has not earned. Cancelling a
-   * finished or cancelled job changes nothing.
+   * Cancels a job that has not finished: results already accepted are paid (they were earned),
+   * everything else is released. Cancelling an ended job changes nothing.
    */
   async cancel(): Promise<JobView | undefined> {
     const row = this.row();
     if (!row) return undefined;
     if (row.status === "queued" || row.status === "running" || row.status === "verifying") {
-      this.ctx.storage.transactionSync(() => {
-        this.sql.exec("UPDATE job SET status = 'cancelled', updated_at = ?", Date.now());
-        this.sql.exec(
-          "UPDATE tasks SET status = 'failed' WHERE status IN ('pending', 'leased', 'verifying')",
-        );
-        this.sql.exec(
-          "INSERT OR IGNORE INTO outbox (op_id, kind) VALUES (?, 'release')",
-          `job:${row.id}:release`,
-        );
-      });
+      this.ctx.storage.transactionSync(() => this.end(row, "cancelled", null));
       await this.drain();
     }
     return this.view();
   }
 
-  override async alarm(): Promise<void> {
-    await this.drain();
+  /**
+   * The dispatcher's one call: what contributors said about this job since the last call, and
+   * the idle slots it could fill. Replies, verdicts and leases come back in one answer.
+   */
+  async exchange(input: ExchangeInput): Promise<ExchangeOutput> {
+    const out: ExchangeOutput = { replies: [], verdicts: [], assignments: [], more: false };
+    const row = this.row();
+    if (!row) {
+      for (const r of [...(input.results ?? []), ...(input.failures ?? [])])
+        out.replies.push({ ...ref(r), ok: false, code: "unknown_lease", message: "No such job." });
+      return out;
+    }
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      const doneBefore = this.doneCount();
+      this.expireLeases(now);
+      for (const token of input.released ?? []) this.endLease(token, "released");
+      for (const f of input.failures ?? []) {
+        const lease = this.checkLease(row, f, now, out);
+        if (!lease) continue;
+        this.endLease(f.token, "failed");
+        out.replies.push({ ...ref(f), ok: true, status: "received" });
+      }
+      for (const r of input.results ?? []) this.submit(row, r, now, out);
+      this.settleTasks(row, out);
+      const current = this.row() as JobRow;
+      if (OPEN.includes(current.status)) {
+        for (const slot of input.want ?? []) this.leaseTo(current, slot, now, out);
+        if (current.status === "queued" && out.assignments.length > 0) this.setStatus("running");
+        out.more = this.hasNeed();
+      }
+      const done = this.doneCount();
+      if (done !== doneBefore) {
+        const view = this.row() as JobRow;
+        this.event("progress", { done, total: this.taskTotal(), cost: view.cost });
+      }
+    });
+    await this.afterChange();
+    return out;
   }
 
-  /** Applies every pending outbox operation; on failure, the alarm tries again. */
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const row = this.row();
+    if (!row) return;
+    this.ctx.storage.transactionSync(() => {
+      const expired = this.expireLeases(Date.now());
+      const out: ExchangeOutput = { replies: [], verdicts: [], assignments: [], more: false };
+      this.settleTasks(row, out);
+      if (expired > 0 && OPEN.includes((this.row() as JobRow).status) && this.hasNeed())
+        this.notifyPools();
+    });
+    if ((this.row() as JobRow).status === "verifying") await this.finish();
+    await this.afterChange();
+  }
+
+  // --- results ---------------------------------------------------------------------------------
+
+  private submit(row: JobRow, r: SubmittedResult, now: number, out: ExchangeOutput): void {
+    const lease = this.checkLease(row, r, now, out);
+    if (!lease) return;
+    if (lease.status === "submitted") {
+      out.replies.push({ ...ref(r), ok: true, status: "duplicate" });
+      return;
+    }
+    const { spec } = this.specOf(row);
+    const task = this.task(lease.task_idx);
+    const bytes = decodeBase64(r.output);
+    const expected = outputBytes(spec, JSON.parse(task.spec) as TaskSpec);
+    let problem: string | null = null;
+    if (!bytes) problem = "the output is not base64";
+    else if (bytes.length !== expected)
+      problem = `the output has ${bytes.length} bytes; this task's output has ${expected}`;
+    else if (hex(blake3(bytes)) !== r.digest) problem = "the output does not match its digest";
+    this.sql.exec(
+      "UPDATE replicas SET status = 'submitted', output = ?, digest = ?, at = ? WHERE token = ?",
+      bytes ?? new Uint8Array(),
+      r.digest,
+      now,
+      r.token,
+    );
+    if (lease.canary === 0) {
+      this.sql.exec(
+        "UPDATE tasks SET active = active - 1, attempts = attempts + 1 WHERE idx = ?",
+        lease.task_idx,
+      );
+    }
+    if (problem) {
+      out.replies.push({ ...ref(r), ok: false, code: "bad_output", message: problem });
+      this.judge(r.token, r.address, r.task_id, "rejected", 0, problem, out);
+      return;
+    }
+    out.replies.push({ ...ref(r), ok: true, status: "received" });
+  }
+
+  /** The lease a result or failure names, or a reply saying why it is not accepted. */
+  private checkLease(
+    row: JobRow,
+    r: { token: string; task_id: string; address: string },
+    now: number,
+    out: ExchangeOutput,
+  ): ReplicaRow | undefined {
+    const lease = one<ReplicaRow>(this.sql, "SELECT * FROM replicas WHERE token = ?", r.token);
+    const idx = Number(r.task_id.slice(r.task_id.indexOf(".") + 1));
+    const reject = (code: ProtocolErrorCode, message: string) => {
+      out.replies.push({ ...ref(r), ok: false, code, message });
+      return undefined;
+    };
+    if (!lease || lease.address !== r.address || lease.task_idx !== idx)
+      return reject("unknown_lease", `No lease ${r.token} for task ${r.task_id}.`);
+    if (lease.status === "submitted") return lease;
+    if (!OPEN.includes(row.status))
+      return reject("job_closed", `Job ${row.id} is ${row.status}; results are not taken.`);
+    if (lease.status === "expired" || (lease.status === "leased" && lease.deadline <= now)) {
+      return reject("lease_expired", `The lease on task ${r.task_id} expired; it went elsewhere.`);
+    }
+    if (lease.status !== "leased")
+      return reject("unknown_lease", `The lease on task ${r.task_id} was ${lease.status}.`);
+    return lease;
+  }
+
+  /**
+   * Decides every task whose results can be decided: accepts a task when `required` results
+   * agree, judges canaries and late results against an accepted answer, fails a task out of
+   * attempts; ends the job when every task is accepted or one failed.
+   */
+  private settleTasks(row: JobRow, out: ExchangeOutput): void {
+    const { spec, quote } = this.specOf(row);
+    const undecided = this.sql
+      .exec<ReplicaRow>(
+        "SELECT * FROM replicas WHERE status = 'submitted' AND verdict IS NULL ORDER BY at, rowid",
+      )
+      .toArray();
+    const byTask = new Map<number, ReplicaRow[]>();
+    for (const r of undecided) byTask.set(r.task_idx, [...(byTask.get(r.task_idx) ?? []), r]);
+    const shares = quote.tasks * quote.replication;
+    for (const [idx, replicas] of byTask) {
+      const task = this.task(idx);
+      const taskId = `${row.id}.${idx}`;
+      const submitted = replicas.map(toSubmitted);
+      if (task.status === "accepted") {
+        const answer = this.acceptedOutput(task);
+        for (const r of submitted) {
+          const ok = agree(spec, answer, r);
+          const who = (replicas.find((x) => x.token === r.token) as ReplicaRow).address;
+          this.judge(
+            r.token,
+            who,
+            taskId,
+            ok ? "surplus" : "rejected",
+            0,
+            ok ? undefined : "disagrees with the verified answer",
+            out,
+          );
+        }
+        continue;
+      }
+      // Canaries of a task that is not accepted yet wait for its answer.
+      const real = replicas.filter((r) => r.canary === 0);
+      const gs = groups(spec, real.map(toSubmitted));
+      const best = gs[0] ?? [];
+      if (best.length >= task.required) {
+        const winners = best.slice(0, task.required);
+        let paid = 0;
+        winners.forEach((w, rank) => {
+          const earned = share(quote.compute_cost, shares, idx * quote.replication + rank);
+          paid += earned;
+          const who = (real.find((x) => x.token === w.token) as ReplicaRow).address;
+          this.judge(w.token, who, taskId, "accepted", earned, undefined, out);
+        });
+        for (const r of real) {
+          if (winners.some((w) => w.token === r.token)) continue;
+          const inBest = best.some((b) => b.token === r.token);
+          this.judge(
+            r.token,
+            r.address,
+            taskId,
+            inBest ? "surplus" : "rejected",
+            0,
+            inBest ? undefined : "disagrees with the agreeing replicas",
+            out,
+          );
+        }
+        this.sql.exec(
+          "UPDATE tasks SET status = 'accepted', best = ?, accepted_token = ? WHERE idx = ?",
+          best.length,
+          winners[0]?.token ?? null,
+          idx,
+        );
+        const computePaid = (this.row() as JobRow).compute_paid + paid;
+        this.sql.exec(
+          "UPDATE job SET compute_paid = ?, cost = ?, updated_at = ?",
+          computePaid,
+          computePaid + feeOn(computePaid, quote.platform_fee_bps),
+          Date.now(),
+        );
+        // Canaries sent for this task are judged on the next pass, against the answer.
+        if (replicas.some((r) => r.canary === 1)) this.settleTasks(row, out);
+      } else {
+        this.sql.exec("UPDATE tasks SET best = ? WHERE idx = ?", best.length, idx);
+      }
+    }
+    // Tasks out of attempts: nothing agreed often enough and no lease is still out.
+    const spent = one<{ idx: number }>(
+      this.sql,
+      "SELECT idx FROM tasks WHERE status = 'pending' AND active = 0 AND attempts >= required + ? LIMIT 1",
+      MAX_EXTRA_ATTEMPTS,
+    );
+    const current = this.row() as JobRow;
+    if (spent && OPEN.includes(current.status)) {
+      this.sql.exec("UPDATE tasks SET status = 'failed' WHERE idx = ?", spent.idx);
+      this.end(
+        current,
+        "failed",
+        `Task ${spent.idx} was tried ${this.task(spent.idx).attempts} times without ${this.task(spent.idx).required} agreeing results.`,
+      );
+      return;
+    }
+    const open = one<{ n: number }>(
+      this.sql,
+      "SELECT COUNT(*) AS n FROM tasks WHERE status != 'accepted'",
+    );
+    if (OPEN.includes(current.status) && open?.n === 0) {
+      this.setStatus("verifying");
+      this.event("status", { status: "verifying" });
+      this.wakeAt(Date.now());
+    }
+  }
+
+  private judge(
+    token: string,
+    address: string,
+    taskId: string,
+    verdict: "accepted" | "rejected" | "surplus",
+    earned: number,
+    reason: string | undefined,
+    out: ExchangeOutput,
+  ): void {
+    this.sql.exec(
+      "UPDATE replicas SET verdict = ?, earned = ?, reason = ? WHERE token = ?",
+      verdict,
+      earned,
+      reason ?? null,
+      token,
+    );
+    out.verdicts.push({
+      address,
+      task_id: taskId,
+      status: verdict === "rejected" ? "rejected" : "accepted",
+      earned: earned as Micros,
+      ...(reason ? { reason } : {}),
+    });
+  }
+
+  // --- leases ----------------------------------------------------------------------------------
+
+  private leaseTo(row: JobRow, slot: Slot, now: number, out: ExchangeOutput): void {
+    const { json, spec } = this.specOf(row);
+    const canary = slot.trust === "new" && Math.random() < CANARY_RATE;
+    let task: TaskRow | undefined;
+    if (canary) {
+      task = one<TaskRow>(
+        this.sql,
+        `SELECT * FROM tasks WHERE status = 'accepted'
+           AND idx NOT IN (SELECT task_idx FROM replicas WHERE address = ?)
+         ORDER BY random() LIMIT 1`,
+        slot.address,
+      );
+    }
+    const isCanary = task !== undefined;
+    if (!task) {
+      const candidates = this.sql
+        .exec<TaskRow>(
+          `SELECT * FROM tasks WHERE status = 'pending' AND required - best - active > 0
+           ORDER BY idx LIMIT 64`,
+        )
+        .toArray();
+      task = candidates.find(
+        (t) =>
+          !one(
+            this.sql,
+            "SELECT 1 AS x FROM replicas WHERE task_idx = ? AND address = ?",
+            t.idx,
+            slot.address,
+          ),
+      );
+    }
+    if (!task) return;
+    if (!isCanary) {
+      // Adaptive replication: a trusted contributor's task is usually not replicated.
+      const sampledOut =
+        slot.trust === "trusted" &&
+        spec.replication > 1 &&
+        task.attempts === 0 &&
+        task.active === 0 &&
+        Math.random() >= SAMPLE_RATE;
+      this.sql.exec(
+        "UPDATE tasks SET active = active + 1, required = ? WHERE idx = ?",
+        sampledOut ? 1 : task.required,
+        task.idx,
+      );
+    }
+    const token = newLeaseToken();
+    const deadline = now + row.lease_ms;
+    this.sql.exec(
+      `INSERT INTO replicas (token, task_idx, address, canary, status, deadline, at)
+       VALUES (?, ?, ?, ?, 'leased', ?, ?)`,
+      token,
+      task.idx,
+      slot.address,
+      isCanary ? 1 : 0,
+      deadline,
+      now,
+    );
+    const taskId = `${row.id}.${task.idx}`;
+    out.assignments.push({
+      address: slot.address,
+      token,
+      task_id: taskId,
+      deadline,
+      frame: `{"type":"task","task_id":"${taskId}","job_id":"${row.id}","lease_token":"${token}","deadline":${deadline},"job":${json},"task":${task.spec}}`,
+    });
+    this.wakeAt(deadline);
+  }
+
+  /** Ends leases past their deadline; returns how many. */
+  private expireLeases(now: number): number {
+    const expired = this.sql
+      .exec<{ token: string }>(
+        "SELECT token FROM replicas WHERE status = 'leased' AND deadline <= ?",
+        now,
+      )
+      .toArray();
+    for (const { token } of expired) this.endLease(token, "expired");
+    return expired.length;
+  }
+
+  private endLease(token: string, how: "expired" | "released" | "failed"): void {
+    const lease = one<ReplicaRow>(
+      this.sql,
+      "SELECT task_idx, canary FROM replicas WHERE token = ? AND status = 'leased'",
+      token,
+    );
+    if (!lease) return;
+    this.sql.exec("UPDATE replicas SET status = ? WHERE token = ?", how, token);
+    if (lease.canary === 0)
+      this.sql.exec(
+        "UPDATE tasks SET active = active - 1, attempts = attempts + 1 WHERE idx = ?",
+        lease.task_idx,
+      );
+  }
+
+  private hasNeed(): boolean {
+    return !!one(
+      this.sql,
+      "SELECT 1 AS x FROM tasks WHERE status = 'pending' AND required - best - active > 0 LIMIT 1",
+    );
+  }
+
+  // --- the end: result, settlement -------------------------------------------------------------
+
+  /** Assembles and stores the result of a job whose tasks are all accepted, then settles. */
+  private async finish(): Promise<void> {
+    const row = this.row() as JobRow;
+    if (row.status !== "verifying") return;
+    const { spec } = this.specOf(row);
+    const parts = this.sql
+      .exec<{ spec: string; output: ArrayBuffer }>(
+        `SELECT t.spec, r.output FROM tasks t JOIN replicas r ON r.token = t.accepted_token
+         ORDER BY t.idx`,
+      )
+      .toArray()
+      .map((p) => ({ task: JSON.parse(p.spec) as TaskSpec, output: new Uint8Array(p.output) }));
+    const result = await assembleResult(spec, parts);
+    const cid = await this.store(row, result.bytes, `${row.id}-${result.name}`);
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("UPDATE job SET result_cid = ? WHERE id = ?", cid, row.id);
+      this.end(this.row() as JobRow, "completed", null);
+    });
+  }
+
+  /** Stores the result as a UnixFS file in the customer's account; returns its CID. */
+  private async store(row: JobRow, bytes: Uint8Array, name: string): Promise<string> {
+    const writer = new BlockWriter(this.env, row.id);
+    const importer = new FileImporter((cid, block) => writer.put(cid, block));
+    await importer.write(bytes);
+    const file = await importer.close();
+    await writer.commit();
+    const account = this.env.ACCOUNT.get(this.env.ACCOUNT.idFromName(row.account_id));
+    const outcome = await account.recordUpload(
+      {
+        cid: file.cid.toString(),
+        upload_id: row.id,
+        name,
+        kind: "file",
+        size: file.size,
+        dag_size: writer.bytes,
+        blocks: writer.blockCount,
+        blake3: hex(blake3(bytes)),
+      },
+      // A result is kept even past the storage quota: the customer paid for it.
+      Number.MAX_SAFE_INTEGER,
+    );
+    // The same bytes already stored by this account: its copy stays, this one is given back.
+    if (outcome.ok && !outcome.created) await releaseUpload(this.env, row.id);
+    return file.cid.toString();
+  }
+
+  /**
+   * Ends the job (completed, failed or cancelled) and writes its settlement to the outbox:
+   * capture what accepted results earned plus the fee on it, credit each contributor, credit the
+   * fee, release the rest of the hold. Must run inside a transaction.
+   */
+  private end(row: JobRow, status: "completed" | "failed" | "cancelled", failure: string | null) {
+    const { quote } = this.specOf(row);
+    this.sql.exec("UPDATE replicas SET status = 'released' WHERE status = 'leased'");
+    this.sql.exec("UPDATE tasks SET status = 'failed' WHERE status = 'pending'");
+    const compute = row.compute_paid;
+    const fee = feeOn(compute, quote.platform_fee_bps);
+    const charged = compute + fee;
+    this.sql.exec(
+      "UPDATE job SET status = ?, failure = ?, charged = ?, fee = ?, updated_at = ?",
+      status,
+      failure,
+      charged,
+      fee,
+      Date.now(),
+    );
+    if (charged > 0) this.outbox(`job:${row.id}:capture`, "capture", null, charged, null);
+    const perContributor = this.sql
+      .exec<{ address: string; earned: number; accepted: number; rejected: number }>(
+        `SELECT address, SUM(earned) AS earned, SUM(verdict IN ('accepted', 'surplus')) AS accepted,
+                SUM(verdict = 'rejected') AS rejected
+         FROM replicas WHERE verdict IS NOT NULL GROUP BY address`,
+      )
+      .toArray();
+    for (const c of perContributor) {
+      this.outbox(`job:${row.id}:contributor:${c.address}`, "contributor", c.address, c.earned, {
+        accepted: c.accepted,
+        rejected: c.rejected,
+      });
+    }
+    if (fee > 0) this.outbox(`job:${row.id}:fee`, "fee", null, fee, null);
+    this.outbox(`job:${row.id}:release`, "release", null, null, null);
+    this.event("status", {
+      status,
+      ...(failure ? { failure } : {}),
+      result_cid: (this.row() as JobRow).result_cid,
+      settlement: { charged, contributors: compute, platform_fee: fee },
+    });
+  }
+
+  // --- outbox ----------------------------------------------------------------------------------
+
+  private outbox(
+    opId: string,
+    kind: OutboxKind,
+    target: string | null,
+    amount: number | null,
+    data: unknown,
+  ): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO outbox (op_id, kind, target, amount, data) VALUES (?, ?, ?, ?, ?)",
+      opId,
+      kind,
+      target,
+      amount,
+      data === null ? null : JSON.stringify(data),
+    );
+  }
+
+  private notifyPools(): void {
+    const n = one<{ n: number }>(
+      this.sql,
+      "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'notify'",
+    );
+    for (const pool of POOLS)
+      this.outbox(
+        `job:${(this.row() as JobRow).id}:notify:${n?.n ?? 0}:${pool}`,
+        "notify",
+        pool,
+        null,
+        null,
+      );
+  }
+
+  private async afterChange(): Promise<void> {
+    if (one(this.sql, "SELECT 1 AS x FROM outbox WHERE done_at IS NULL LIMIT 1"))
+      await this.drain();
+    const row = this.row();
+    if (row?.status === "verifying") this.wakeAt(Date.now());
+    await this.armAlarm();
+  }
+
+  /** Applies every pending outbox operation in order; on a failure the alarm tries again. */
   private async drain(): Promise<void> {
     const row = this.row();
     if (!row) return;
     const pending = this.sql
-      .exec<{ op_id: string; kind: "release" }>(
-        "SELECT op_id, kind FROM outbox WHERE done_at IS NULL",
-      )
+      .exec<{
+        op_id: string;
+        kind: OutboxKind;
+        target: string | null;
+        amount: number | null;
+        data: string | null;
+      }>("SELECT op_id, kind, target, amount, data FROM outbox WHERE done_at IS NULL ORDER BY seq")
       .toArray();
     const account = this.env.ACCOUNT.get(this.env.ACCOUNT.idFromName(row.account_id));
     for (const op of pending) {
       try {
-        const result = await account.release(row.hold_id, op.op_id, `job ${row.id} ${row.status}`);
-        // An already-closed hold means the release (or an earlier one) took effect.
-        if (!result.ok && result.code !== "hold_closed")
-          throw new Error(`${result.code}: ${result.detail}`);
+        await this.apply(row, account, op);
         this.sql.exec("UPDATE outbox SET done_at = ? WHERE op_id = ?", Date.now(), op.op_id);
       } catch (err) {
         console.error(`job ${row.id}: outbox ${op.op_id} not applied yet`, err);
-        await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
+        this.wakeAt(Date.now() + OUTBOX_RETRY_MS);
+        await this.armAlarm();
         return;
       }
     }
+  }
+
+  private async apply(
+    row: JobRow,
+    account: DurableObjectStub<Account>,
+    op: {
+      op_id: string;
+      kind: OutboxKind;
+      target: string | null;
+      amount: number | null;
+      data: string | null;
+    },
+  ): Promise<void> {
+    switch (op.kind) {
+      case "notify": {
+        const pool = this.env.DISPATCHER.get(
+          this.env.DISPATCHER.idFromName(op.target ?? "browser"),
+        );
+        await pool.notify(row.id);
+        return;
+      }
+      case "capture": {
+        const r = await account.capture(
+          row.hold_id,
+          (op.amount ?? 0) as Micros,
+          op.op_id,
+          `job ${row.id}`,
+        );
+        if (!r.ok) throw new Error(`${r.code}: ${r.detail}`);
+        return;
+      }
+      case "contributor": {
+        const address = op.target as string;
+        const counts = JSON.parse(op.data ?? "{}") as { accepted: number; rejected: number };
+        const c = this.env.CONTRIBUTOR.get(this.env.CONTRIBUTOR.idFromName(address));
+        await c.record(address, op.op_id, {
+          jobId: row.id,
+          earned: (op.amount ?? 0) as Micros,
+          ...counts,
+        });
+        return;
+      }
+      case "fee": {
+        const t = this.env.TREASURY.get(this.env.TREASURY.idFromName("treasury"));
+        await t.creditFee(op.op_id, row.id, (op.amount ?? 0) as Micros);
+        return;
+      }
+      case "release": {
+        const r = await account.release(row.hold_id, op.op_id, `job ${row.id} ${row.status}`);
+        // An already-closed hold means the release (or an earlier one) took effect.
+        if (!r.ok && r.code !== "hold_closed") throw new Error(`${r.code}: ${r.detail}`);
+        return;
+      }
+    }
+  }
+
+  // --- small helpers ---------------------------------------------------------------------------
+
+  /** Asks for the alarm at `at` or earlier; the alarm itself is set by `armAlarm`. */
+  private wake: number | null = null;
+  private wakeAt(at: number): void {
+    if (this.wake === null || at < this.wake) this.wake = at;
+  }
+  private async armAlarm(): Promise<void> {
+    const next = this.wake;
+    this.wake = null;
+    if (next === null) return;
+    if (this.alarmAt !== null && this.alarmAt <= next) return;
+    this.alarmAt = next;
+    await this.ctx.storage.setAlarm(next);
+  }
+
+  private event(type: string, data: unknown): void {
+    this.sql.exec(
+      "INSERT INTO events (type, data, at) VALUES (?, ?, ?)",
+      type,
+      JSON.stringify(data),
+      Date.now(),
+    );
+  }
+
+  private setStatus(status: JobStatus): void {
+    this.sql.exec("UPDATE job SET status = ?, updated_at = ?", status, Date.now());
+  }
+
+  private doneCount(): number {
+    return (
+      one<{ n: number }>(this.sql, "SELECT COUNT(*) AS n FROM tasks WHERE status = 'accepted'")
+        ?.n ?? 0
+    );
+  }
+
+  private taskTotal(): number {
+    return one<{ n: number }>(this.sql, "SELECT COUNT(*) AS n FROM tasks")?.n ?? 0;
+  }
+
+  private task(idx: number): TaskRow {
+    return one<TaskRow>(this.sql, "SELECT * FROM tasks WHERE idx = ?", idx) as TaskRow;
+  }
+
+  private acceptedOutput(task: TaskRow): Submitted {
+    const r = one<ReplicaRow>(
+      this.sql,
+      "SELECT * FROM replicas WHERE token = ?",
+      task.accepted_token,
+    );
+    return toSubmitted(r as ReplicaRow);
+  }
+
+  private specOf(row: JobRow): { spec: JobSpec; json: string; quote: Quote } {
+    this.cached ??= {
+      spec: JSON.parse(row.spec) as JobSpec,
+      json: row.spec,
+      quote: JSON.parse(row.quote) as Quote,
+    };
+    return this.cached;
   }
 
   private get sql() {
@@ -212,5 +933,36 @@ export class Job extends DurableObject<JobEnv> {
 
   private row(): JobRow | undefined {
     return one<JobRow>(this.sql, "SELECT * FROM job LIMIT 1");
+  }
+}
+
+function ref(r: { token: string; task_id: string; address: string }) {
+  return { token: r.token, task_id: r.task_id, address: r.address };
+}
+
+function toSubmitted(r: ReplicaRow): Submitted {
+  return {
+    token: r.token,
+    output: new Uint8Array(r.output ?? new ArrayBuffer(0)),
+    digest: r.digest ?? "",
+  };
+}
+
+/** 32 random bytes, base64url: what a contributor must quote to submit for its lease. */
+function newLeaseToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decodeBase64(s: string): Uint8Array | null {
+  try {
+    const bin = atob(s);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  } catch {
+    return null;
   }
 }

@@ -1,4 +1,5 @@
 import { type Prices, quote as quoteSpec } from "../../client/kernels/index.ts";
+import { MAX_OUTPUT_BYTES } from "../../protocol/contributor.ts";
 import type { JobSpec, Quote } from "../../protocol/jobs.ts";
 
 /**
@@ -13,6 +14,15 @@ export type Priced =
   | { ok: false; code: "job_too_large" | "price_exceeds_max"; detail: string; quote?: Quote };
 
 export function priceJob(spec: JobSpec, prices: Prices): Priced {
+  if (spec.kind === "wgsl") {
+    const bytes = spec.outputs.reduce((n, o) => n + o.size, 0);
+    if (bytes > MAX_OUTPUT_BYTES)
+      return {
+        ok: false,
+        code: "job_too_large",
+        detail: `A task's outputs total ${bytes} bytes; results travel in the contributor's result frame, at most ${MAX_OUTPUT_BYTES} bytes a task.`,
+      };
+  }
   let quote: Quote;
   try {
     quote = quoteSpec(spec, prices);

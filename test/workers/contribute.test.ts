@@ -64,7 +64,13 @@ describe("contributor handshake over a real WebSocket", () => {
     const me = await keypair();
     const signature = await me.sign(authMessage(challenge.nonce as string, "native"));
     c.send({ type: "auth", version: 1, address: me.address, signature, capabilities });
-    expect(await c.next()).toEqual({ type: "welcome", address: me.address, pool: "native" });
+    // A key never seen before starts as a `new` contributor.
+    expect(await c.next()).toEqual({
+      type: "welcome",
+      address: me.address,
+      pool: "native",
+      trust: "new",
+    });
     c.send({ type: "ready", slots: 2 });
     // The pool lists the contributor with its capabilities and free slots.
     const dispatcher = env.DISPATCHER.get(env.DISPATCHER.idFromName("native"));
@@ -127,12 +133,17 @@ describe("contributor handshake over a real WebSocket", () => {
     // A result for a lease that does not exist is refused, not paid.
     c.send({
       type: "result",
-      task_id: "t1",
-      lease_token: "forged",
-      output_cid: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+      task_id: "job_aaaaaaaaaaaaaaaaaaaa.0",
+      lease_token: "A".repeat(43),
+      output: "AAAA",
       digest: "0".repeat(64),
     });
-    expect(await c.next()).toMatchObject({ type: "error", code: "unknown_lease", fatal: false });
+    expect(await c.next()).toMatchObject({
+      type: "error",
+      code: "unknown_lease",
+      fatal: false,
+      task_id: "job_aaaaaaaaaaaaaaaaaaaa.0",
+    });
     c.ws.close(1000, "done");
   });
 

@@ -5,7 +5,13 @@ declare global {
     interface Env extends TesseraEnv {}
     interface GlobalProps {
       mainModule: typeof import("../../workers/index.ts");
-      durableNamespaces: "Account" | "BlockRefs" | "Dispatcher" | "Job";
+      durableNamespaces:
+        | "Account"
+        | "BlockRefs"
+        | "Contributor"
+        | "Dispatcher"
+        | "Job"
+        | "Treasury";
     }
   }
 }

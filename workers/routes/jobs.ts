@@ -65,7 +65,12 @@ const JobViewSchema = z
     tasks: z.object({ total: z.number().int(), done: z.number().int() }),
     quote: Quote,
     cost: MicrosSchema,
-    result_cid: z.string().nullable(),
+    result_cid: z.string().nullable().openapi({ description: "The result, through /ipfs/{cid}" }),
+    failure: z.string().nullable(),
+    settlement: z
+      .object({ charged: MicrosSchema, contributors: MicrosSchema, platform_fee: MicrosSchema })
+      .nullable()
+      .openapi({ description: "What settlement moved, once the job has ended" }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -115,7 +120,14 @@ jobs.openapi(createJob, async (c) => {
     const hold = await account.hold(id, priced.quote.total, `job ${id}`);
     if (!hold.ok) throw new ApiError(hold.code, hold.detail);
     const job = c.env.JOB.get(c.env.JOB.idFromName(id));
-    const view = await job.create({ id, accountId, spec, quote: priced.quote, holdId: id });
+    const view = await job.create({
+      id,
+      accountId,
+      spec,
+      quote: priced.quote,
+      holdId: id,
+      leaseMs: config(c.env).leaseMs,
+    });
     await account.recordJob(id, spec.kind);
     return c.json(view, 202);
   });
