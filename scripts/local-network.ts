@@ -10,6 +10,8 @@ import { join } from "node:path";
 export interface LocalNetwork {
   base: string;
   stateDir: string;
+  /** What wrangler printed so far (request lines, `console.*` of the Worker and its objects). */
+  log(): string;
   stop(): void;
 }
 
@@ -68,7 +70,7 @@ export async function startLocalNetwork(
       throw new Error(`npm start did not serve /healthz within 90 s:\n${log}`);
     }
     try {
-      if ((await fetch(`${base}/healthz`)).ok) return { base, stateDir, stop };
+      if ((await fetch(`${base}/healthz`)).ok) return { base, stateDir, stop, log: () => log };
     } catch {
       // not listening yet
     }

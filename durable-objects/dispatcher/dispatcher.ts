@@ -111,6 +111,11 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
   private live: Map<string, Live> | null = null;
   private readonly queued = new Map<string, Queued>();
   private readonly busy = new Set<string>();
+  /**
+   * Sockets a job was offered and could not use (it has given their contributors every task they
+   * may take). Not offered to that job again until something about it changes.
+   */
+  private readonly declined = new Map<string, Set<string>>();
   private scheduling = false;
   private scheduleAgain = false;
   private alarmAt: number | null = null;
@@ -216,7 +221,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     } else {
       q.input.failures.push({ ...ref, reason: frame.reason });
     }
-    this.pump(lease.job_id);
+    void this.pump(lease.job_id).then(() => this.kick());
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
@@ -243,6 +248,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
       jobId,
       seq,
     );
+    this.declined.delete(jobId);
     this.kick();
   }
 
@@ -283,7 +289,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     if (next != null) await this.wakeAt(next);
     else if (one(this.sql, "SELECT 1 AS x FROM leases LIMIT 1"))
       await this.wakeAt(now + EXPIRED_LEASE_MEMORY_MS);
-    for (const jobId of this.queued.keys()) this.pump(jobId);
+    this.declined.clear();
+    for (const jobId of this.queued.keys()) void this.pump(jobId);
     this.kick();
   }
 
@@ -359,15 +366,19 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         }
         for (const s of slots) s.reserved--;
         this.deliver(jobId, res, slots, q);
+        // `deliver` took the slots it used out of `slots`: the rest were declined.
+        const declined = this.declined.get(jobId) ?? new Set<string>();
+        for (const s of slots) declined.add(s.at.id);
+        this.declined.set(jobId, declined);
         if (listed && !res.more) {
           this.sql.exec("DELETE FROM jobs WHERE job_id = ? AND epoch = ?", jobId, listed.epoch);
+          this.declined.delete(jobId);
         }
         if (res.assignments.length === 0 && !this.queued.has(jobId)) break;
       }
     } finally {
       this.busy.delete(jobId);
     }
-    if (this.idleSlots() > 0) this.kick();
   }
 
   private deliver(jobId: string, res: ExchangeOutput, slots: Live[], q: Queued | undefined): void {
@@ -410,10 +421,12 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     }
   }
 
-  /** Reserves every idle slot (up to a cap), one entry per slot. */
-  private reserve(): Live[] {
+  /** Reserves every idle slot `jobId` has not declined (up to a cap), one entry per slot. */
+  private reserve(jobId: string): Live[] {
     const out: Live[] = [];
+    const declined = this.declined.get(jobId);
     for (const live of this.sockets().values()) {
+      if (declined?.has(live.at.id)) continue;
       let free = live.at.slots - live.inflight - live.reserved;
       while (free-- > 0 && out.length < MAX_SLOTS_PER_EXCHANGE) {
         live.reserved++;

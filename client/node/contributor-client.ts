@@ -1,0 +1,192 @@
+import { base58btc } from "multiformats/bases/base58";
+import {
+  authMessage,
+  type Capabilities,
+  type Pool,
+  PROTOCOL_VERSION,
+  type ServerFrame,
+  type TaskFrame,
+} from "../../protocol/contributor.ts";
+import { hex } from "../../protocol/digest.ts";
+import { blake3, init as initBlake3 } from "../../wasm/index.ts";
+
+/**
+ * The contributor side of the protocol (docs/protocol.md), for Node and browsers: connects,
+ * proves its ed25519 key, declares its slots, runs each leased task through `kernel` and
+ * submits the output with its digest. The native node runs GPU kernels through it; tests and
+ * the dispatch benchmark run the CPU references (and deliberately wrong ones) through it.
+ */
+export type Kernel = (task: TaskFrame) => Promise<Uint8Array> | Uint8Array;
+
+export interface Identity {
+  address: string;
+  sign(message: Uint8Array<ArrayBuffer>): Promise<string>;
+}
+
+/** A fresh ed25519 key pair, with its Solana address (base58 of the public key). */
+export async function newIdentity(): Promise<Identity> {
+  const keys = (await crypto.subtle.generateKey({ name: "Ed25519" }, false, [
+    "sign",
+    "verify",
+  ])) as CryptoKeyPair;
+  const raw = new Uint8Array((await crypto.subtle.exportKey("raw", keys.publicKey)) as ArrayBuffer);
+  return {
+    address: base58btc.baseEncode(raw),
+    async sign(message) {
+      const sig = await crypto.subtle.sign({ name: "Ed25519" }, keys.privateKey, message);
+      return toBase64(new Uint8Array(sig));
+    },
+  };
+}
+
+export interface ContributorOptions {
+  /** The Tessera base URL (http or https); the socket goes to `/v1/contribute`. */
+  base: string;
+  pool?: Pool;
+  slots?: number;
+  identity?: Identity;
+  capabilities?: Partial<Capabilities>;
+  kernel: Kernel;
+  /** Every frame the server sends, for logs and tests. */
+  onFrame?: (frame: ServerFrame) => void;
+}
+
+export interface ContributorStats {
+  tasks: number;
+  acked: number;
+  accepted: number;
+  rejected: number;
+  earned: number;
+  errors: { code: string; task_id?: string }[];
+}
+
+export class ContributorClient {
+  readonly stats: ContributorStats = {
+    tasks: 0,
+    acked: 0,
+    accepted: 0,
+    rejected: 0,
+    earned: 0,
+    errors: [],
+  };
+  identity!: Identity;
+  private ws: WebSocket | null = null;
+  private closed = false;
+
+  private readonly options: ContributorOptions;
+
+  constructor(options: ContributorOptions) {
+    this.options = options;
+  }
+
+  get address(): string {
+    return this.identity.address;
+  }
+
+  /** Connects and authenticates; resolves once the server has said `welcome`. */
+  async start(): Promise<{ trust: string }> {
+    await initBlake3();
+    this.identity ??= this.options.identity ?? (await newIdentity());
+    const pool = this.options.pool ?? "browser";
+    const url = new URL(`/v1/contribute?pool=${pool}`, this.options.base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    return new Promise((resolve, reject) => {
+      ws.addEventListener("error", () => reject(new Error(`cannot connect to ${url}`)));
+      ws.addEventListener("close", () => {
+        this.closed = true;
+        reject(new Error("closed before welcome"));
+      });
+      ws.addEventListener("message", async (event) => {
+        const frame = JSON.parse(String(event.data)) as ServerFrame;
+        this.options.onFrame?.(frame);
+        switch (frame.type) {
+          case "challenge": {
+            const signature = await this.identity.sign(authMessage(frame.nonce, pool));
+            this.send({
+              type: "auth",
+              version: PROTOCOL_VERSION,
+              address: this.identity.address,
+              signature,
+              capabilities: {
+                features: [],
+                limits: {},
+                adapter: "cpu reference",
+                ...this.options.capabilities,
+              },
+            });
+            return;
+          }
+          case "welcome":
+            this.send({ type: "ready", slots: this.options.slots ?? 1 });
+            resolve({ trust: frame.trust });
+            return;
+          case "task":
+            this.stats.tasks++;
+            await this.run(frame);
+            return;
+          case "ack":
+            this.stats.acked++;
+            return;
+          case "verdict":
+            if (frame.status === "accepted") this.stats.accepted++;
+            else this.stats.rejected++;
+            this.stats.earned += frame.earned;
+            return;
+          case "error":
+            this.stats.errors.push({
+              code: frame.code,
+              ...(frame.task_id ? { task_id: frame.task_id } : {}),
+            });
+            return;
+        }
+      });
+    });
+  }
+
+  /** Runs one task and submits its output (or reports the kernel's failure). */
+  private async run(task: TaskFrame): Promise<void> {
+    let output: Uint8Array;
+    try {
+      output = await this.options.kernel(task);
+    } catch (err) {
+      this.send({
+        type: "failed",
+        task_id: task.task_id,
+        lease_token: task.lease_token,
+        reason: String(err instanceof Error ? err.message : err).slice(0, 500),
+      });
+      return;
+    }
+    this.submit(task, output);
+  }
+
+  /** Sends a result frame for `task` (exposed so tests can replay or forge one). */
+  submit(task: Pick<TaskFrame, "task_id" | "lease_token">, output: Uint8Array, digest?: string) {
+    this.send({
+      type: "result",
+      task_id: task.task_id,
+      lease_token: task.lease_token,
+      output: toBase64(output),
+      digest: digest ?? hex(blake3(output)),
+    });
+  }
+
+  send(frame: unknown): void {
+    if (!this.closed && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Closes the socket; the server hands this contributor's open leases to others. */
+  stop(): void {
+    this.closed = true;
+    this.ws?.close(1000, "bye");
+  }
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000)
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
