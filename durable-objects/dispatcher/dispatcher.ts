@@ -344,12 +344,14 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
       for (;;) {
         const q = this.queued.get(jobId);
         this.queued.delete(jobId);
+        // Results, failures and dropped leases change what the job can hand out.
+        if (q) this.declined.delete(jobId);
         const listed = one<{ epoch: number }>(
           this.sql,
           "SELECT epoch FROM jobs WHERE job_id = ?",
           jobId,
         );
-        const slots = listed ? this.reserve() : [];
+        const slots = listed ? this.reserve(jobId) : [];
         if (!q && slots.length === 0) break;
         let res: ExchangeOutput;
         try {
