@@ -5,6 +5,7 @@ import { ApiError, toProblemResponse, validationError } from "./http/problem.ts"
 import type { AppEnv } from "./http/types.ts";
 import { accounts } from "./routes/accounts.ts";
 import { contribute } from "./routes/contribute.ts";
+import { contributors } from "./routes/contributors.ts";
 import { gateway } from "./routes/gateway.ts";
 import { jobs } from "./routes/jobs.ts";
 import { keys } from "./routes/keys.ts";
@@ -56,6 +57,7 @@ export function createApp() {
   app.route("/", uploads);
   app.route("/", jobs);
   app.route("/", contribute);
+  app.route("/", contributors);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -264,8 +264,8 @@ export class Job extends DurableObject<JobEnv> {
     };
   }
 
-  /** Events after `after` (their ids are the SSE ids), oldest first. */
-  events(after: number, limit = 100): { id: number; type: string; data: unknown }[] {
+  /** Events after `after` (their ids are the SSE ids), oldest first; `data` is JSON text. */
+  events(after: number, limit = 100): { id: number; type: string; data: string }[] {
     return this.sql
       .exec<{ seq: number; type: string; data: string }>(
         "SELECT seq, type, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -273,7 +273,7 @@ export class Job extends DurableObject<JobEnv> {
         limit,
       )
       .toArray()
-      .map((e) => ({ id: e.seq, type: e.type, data: JSON.parse(e.data) }));
+      .map((e) => ({ id: e.seq, type: e.type, data: e.data }));
   }
 
   /**

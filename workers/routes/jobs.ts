@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { streamSSE } from "hono/streaming";
 import type { Job, JobView } from "../../durable-objects/job/job.ts";
 import { priceJob } from "../../durable-objects/job/pricing.ts";
 import { sha256 } from "../../protocol/digest.ts";
@@ -201,6 +202,66 @@ const cancelJob = createRoute({
 jobs.openapi(cancelJob, async (c) => {
   const { id } = c.req.valid("param");
   return c.json(await ownedJob(c.var.account, c.env, id, (job) => job.cancel()), 200);
+});
+
+const jobEvents = createRoute({
+  method: "get",
+  path: "/v1/jobs/{id}/events",
+  tags: ["Jobs"],
+  summary: "Follow a job (Server-Sent Events)",
+  description:
+    "A `text/event-stream` of the job's events: `status` (queued, running, verifying, and the end: completed, failed or cancelled with the settlement) and `progress` (tasks done, cost so far). Each event's `id` is its sequence number; reconnect with `Last-Event-ID` (or `?after=`) to resume without gaps or repeats. The stream ends after the job's final status event.",
+  security: SECURITY,
+  middleware: [authenticate, requireScope("jobs")] as const,
+  request: {
+    params: JobIdParam,
+    query: z.object({ after: z.coerce.number().int().min(0).optional() }),
+    headers: z.object({
+      "last-event-id": z
+        .string()
+        .regex(/^\d{1,15}$/)
+        .optional(),
+    }),
+  },
+  responses: {
+    200: {
+      description: "The event stream",
+      content: { "text/event-stream": { schema: z.string() } },
+    },
+    ...problemResponses(...AUTHENTICATED_PROBLEMS, "validation_failed", "job_not_found"),
+  },
+});
+
+/** How often an open event stream asks the job for news, and sends a keep-alive comment. */
+const EVENT_POLL_MS = 250;
+const KEEPALIVE_MS = 15_000;
+const FINAL = new Set(["completed", "failed", "cancelled"]);
+
+jobs.openapi(jobEvents, async (c) => {
+  const { id } = c.req.valid("param");
+  const header = c.req.valid("header")["last-event-id"];
+  let after = header !== undefined ? Number(header) : (c.req.valid("query").after ?? 0);
+  await ownedJob(c.var.account, c.env, id, (job) => job.view());
+  const job = c.env.JOB.get(c.env.JOB.idFromName(id));
+  return streamSSE(c, async (stream) => {
+    let quietSince = Date.now();
+    while (!stream.aborted) {
+      const events = await job.events(after);
+      for (const e of events) {
+        await stream.writeSSE({ id: String(e.id), event: e.type, data: e.data });
+        after = e.id;
+        const status =
+          e.type === "status" ? (JSON.parse(e.data) as { status: string }).status : null;
+        if (e.type === "status" && status && FINAL.has(status)) return;
+      }
+      if (events.length > 0) quietSince = Date.now();
+      else if (Date.now() - quietSince >= KEEPALIVE_MS) {
+        await stream.write(": keep-alive\n\n");
+        quietSince = Date.now();
+      }
+      if (events.length < 100) await stream.sleep(EVENT_POLL_MS);
+    }
+  }) as never;
 });
 
 /** Runs `act` on a job of the caller's account; any other job is a 404, never a 403. */
