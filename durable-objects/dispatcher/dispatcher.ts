@@ -240,6 +240,12 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
 
   /** A job has work for this pool (again): it joins the queue of jobs served. */
   async notify(jobId: string): Promise<void> {
+    this.list(jobId);
+    this.kick();
+  }
+
+  /** Puts a job on the list of jobs with work (at the end, if it is not on it). */
+  private list(jobId: string): void {
     const seq =
       one<{ n: number }>(this.sql, "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs")?.n ?? 1;
     this.sql.exec(
@@ -249,7 +255,6 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
       seq,
     );
     this.declined.delete(jobId);
-    this.kick();
   }
 
   /** Expires leases past their deadline, closes unauthenticated sockets, retries jobs. */
@@ -375,6 +380,9 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         if (listed && !res.more) {
           this.sql.exec("DELETE FROM jobs WHERE job_id = ? AND epoch = ?", jobId, listed.epoch);
           this.declined.delete(jobId);
+        } else if (!listed && res.more) {
+          // What contributors said made new work (a disagreement, a failure): serve it again.
+          this.list(jobId);
         }
         if (res.assignments.length === 0 && !this.queued.has(jobId)) break;
       }

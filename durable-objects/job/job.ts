@@ -786,6 +786,26 @@ export class Job extends DurableObject<JobEnv> {
 
   /** Applies every pending outbox operation in order; on a failure the alarm tries again. */
   private async drain(): Promise<void> {
+    // One drain at a time: a second caller's operations are picked up by the running one.
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.drainAgain = false;
+        await this.drainOnce();
+      } while (this.drainAgain);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private draining = false;
+  private drainAgain = false;
+
+  private async drainOnce(): Promise<void> {
     const row = this.row();
     if (!row) return;
     const pending = this.sql
