@@ -211,7 +211,9 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         frame.task_id,
       );
     }
-    this.sql.exec("DELETE FROM leases WHERE token = ?", frame.lease_token);
+    // The lease is remembered (as ended) a while, so a repeated result reaches the job and hears
+    // `duplicate` instead of an error.
+    this.sql.exec("UPDATE leases SET expired = 1 WHERE token = ?", frame.lease_token);
     if (live && lease.expired === 0) live.inflight--;
     const q = this.queue(lease.job_id);
     q.replyTo.set(frame.lease_token, ws);

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { planTasks } from "../../client/kernels/index.ts";
 import { POOLS, type ProtocolErrorCode, type TrustTier } from "../../protocol/contributor.ts";
 import { hex } from "../../protocol/digest.ts";
+import { randomBase32 } from "../../protocol/ids.ts";
 import type { JobSpec, Quote, TaskSpec } from "../../protocol/jobs.ts";
 import type { Micros } from "../../protocol/money.ts";
 import { blake3, init as initBlake3 } from "../../wasm/index.ts";
@@ -654,7 +655,18 @@ export class Job extends DurableObject<JobEnv> {
   /** Assembles and stores the result of a job whose tasks are all accepted, then settles. */
   private async finish(): Promise<void> {
     const row = this.row() as JobRow;
-    if (row.status !== "verifying") return;
+    if (row.status !== "verifying" || this.finishing) return;
+    this.finishing = true;
+    try {
+      await this.finishOnce(row);
+    } finally {
+      this.finishing = false;
+    }
+  }
+
+  private finishing = false;
+
+  private async finishOnce(row: JobRow): Promise<void> {
     const { spec } = this.specOf(row);
     const parts = this.sql
       .exec<{ spec: string; output: ArrayBuffer }>(
@@ -673,7 +685,9 @@ export class Job extends DurableObject<JobEnv> {
 
   /** Stores the result as a UnixFS file in the customer's account; returns its CID. */
   private async store(row: JobRow, bytes: Uint8Array, name: string): Promise<string> {
-    const writer = new BlockWriter(this.env, row.id);
+    // Each attempt owns its blocks under its own name: an attempt that finds the result already
+    // recorded (a retry after a crash) gives back only its own copy.
+    const writer = new BlockWriter(this.env, `${row.id}-${randomBase32(8)}`);
     const importer = new FileImporter((cid, block) => writer.put(cid, block));
     await importer.write(bytes);
     const file = await importer.close();
@@ -682,7 +696,7 @@ export class Job extends DurableObject<JobEnv> {
     const outcome = await account.recordUpload(
       {
         cid: file.cid.toString(),
-        upload_id: row.id,
+        upload_id: writer.owner,
         name,
         kind: "file",
         size: file.size,
@@ -694,7 +708,7 @@ export class Job extends DurableObject<JobEnv> {
       Number.MAX_SAFE_INTEGER,
     );
     // The same bytes already stored by this account: its copy stays, this one is given back.
-    if (outcome.ok && !outcome.created) await releaseUpload(this.env, row.id);
+    if (outcome.ok && !outcome.created) await releaseUpload(this.env, writer.owner);
     return file.cid.toString();
   }
 
