@@ -580,7 +580,9 @@ export class Job extends DurableObject<JobEnv> {
     }
     if (!task) return;
     if (!isCanary) {
-      // Adaptive replication: a trusted contributor's task is usually not replicated.
+      // Adaptive replication: a trusted contributor's task is usually not replicated. A task
+      // sampled out that comes back (failed, expired, wrong) and goes to a contributor who is not
+      // trusted needs full replication again: one untrusted result is never enough.
       const sampledOut =
         slot.trust === "trusted" &&
         spec.replication > 1 &&
@@ -589,7 +591,7 @@ export class Job extends DurableObject<JobEnv> {
         Math.random() >= SAMPLE_RATE;
       this.sql.exec(
         "UPDATE tasks SET active = active + 1, required = ? WHERE idx = ?",
-        sampledOut ? 1 : task.required,
+        sampledOut ? 1 : slot.trust === "trusted" ? task.required : spec.replication,
         task.idx,
       );
     }
