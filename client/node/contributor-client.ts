@@ -70,13 +70,19 @@ export class ContributorClient {
     errors: [],
   };
   identity!: Identity;
+  /** Settles when the socket closes, for whatever reason (resolves with the close code). */
+  readonly closed: Promise<number>;
+  private markClosed!: (code: number) => void;
   private ws: WebSocket | null = null;
-  private closed = false;
+  private stopped = false;
 
   private readonly options: ContributorOptions;
 
   constructor(options: ContributorOptions) {
     this.options = options;
+    this.closed = new Promise((resolve) => {
+      this.markClosed = resolve;
+    });
   }
 
   get address(): string {
@@ -94,9 +100,10 @@ export class ContributorClient {
     this.ws = ws;
     return new Promise((resolve, reject) => {
       ws.addEventListener("error", () => reject(new Error(`cannot connect to ${url}`)));
-      ws.addEventListener("close", () => {
-        this.closed = true;
-        reject(new Error("closed before welcome"));
+      ws.addEventListener("close", (event) => {
+        this.stopped = true;
+        this.markClosed(event.code);
+        reject(new Error(`closed before welcome (${event.code} ${event.reason})`));
       });
       ws.addEventListener("message", async (event) => {
         const frame = JSON.parse(String(event.data)) as ServerFrame;
@@ -124,7 +131,12 @@ export class ContributorClient {
             return;
           case "task":
             this.stats.tasks++;
-            await this.run(frame);
+            this.inFlight++;
+            try {
+              await this.run(frame);
+            } finally {
+              this.inFlight--;
+            }
             return;
           case "ack":
             this.stats.acked++;
@@ -174,14 +186,21 @@ export class ContributorClient {
   }
 
   send(frame: unknown): void {
-    if (!this.closed && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    if (!this.stopped && this.ws?.readyState === WebSocket.OPEN)
+      this.ws.send(JSON.stringify(frame));
   }
 
   /** Closes the socket; the server hands this contributor's open leases to others. */
   stop(): void {
-    this.closed = true;
+    this.stopped = true;
     this.ws?.close(1000, "bye");
   }
+
+  /** Tasks received and not yet answered. */
+  get running(): number {
+    return this.inFlight;
+  }
+  private inFlight = 0;
 }
 
 export function toBase64(bytes: Uint8Array): string {
@@ -189,4 +208,46 @@ export function toBase64(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i += 0x8000)
     s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(s);
+}
+
+const BACKOFF_MS = [500, 1_000, 2_000, 5_000, 10_000, 30_000];
+
+/**
+ * Keeps a contributor connected: connects with `connect`, and whenever the socket closes
+ * (network loss, server restart) connects again after a pause that grows with each failure
+ * (0.5 s up to 30 s). `stop()` closes the socket, which hands its open leases back at once.
+ */
+export function keepConnected(
+  connect: () => Promise<ContributorClient>,
+  onEvent: (event: "connected" | "disconnected" | "retrying", detail?: string) => void = () => {},
+): { stop(): Promise<void>; current(): ContributorClient | null } {
+  let stopping = false;
+  let current: ContributorClient | null = null;
+  const loop = (async () => {
+    let attempt = 0;
+    while (!stopping) {
+      try {
+        current = await connect();
+        attempt = 0;
+        onEvent("connected");
+        await current.closed;
+        if (stopping) break;
+        onEvent("disconnected");
+      } catch (err) {
+        current = null;
+        if (stopping) break;
+        attempt++;
+        onEvent("retrying", (err as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]));
+    }
+  })();
+  return {
+    current: () => current,
+    async stop() {
+      stopping = true;
+      current?.stop();
+      await loop;
+    },
+  };
 }
