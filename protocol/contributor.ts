@@ -49,6 +49,11 @@ export const AuthFrame = z
     /** base64 of the 64-byte ed25519 signature over `authMessage(nonce, pool)`. */
     signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
     capabilities: Capabilities,
+    /**
+     * Where earnings are paid, when not to `address` itself (e.g. a key made in a browser tab
+     * paying out to the visitor's wallet). The latest one given is used.
+     */
+    payout: SolanaAddress.optional(),
   })
   .strict();
 

@@ -46,6 +46,8 @@ export interface ContributorOptions {
   slots?: number;
   identity?: Identity;
   capabilities?: Partial<Capabilities>;
+  /** Where earnings are paid, if not to the identity's own address. */
+  payout?: string;
   kernel: Kernel;
   /** Every frame the server sends, for logs and tests. */
   onFrame?: (frame: ServerFrame) => void;
@@ -122,6 +124,7 @@ export class ContributorClient {
                 adapter: "cpu reference",
                 ...this.options.capabilities,
               },
+              ...(this.options.payout ? { payout: this.options.payout } : {}),
             });
             return;
           }

@@ -20,6 +20,8 @@ export interface ContributorView {
   address: string;
   trust: TrustTier;
   record: { accepted: number; rejected: number; streak: number; jobs: number };
+  /** Where earnings are paid: the contributor's own address unless it named another. */
+  payout_address: string;
   /** USDC base units: `available` is earned and settled, `paid` has left on Solana. */
   earnings: { available: Micros; paid: Micros };
   last_caught_at: string | null;
@@ -44,6 +46,7 @@ const MIGRATIONS = [
      rejected  INTEGER NOT NULL,
      at        INTEGER NOT NULL
    );`,
+  "ALTER TABLE contributor ADD COLUMN payout TEXT;",
 ] as const;
 
 interface Row extends Record<string, SqlStorageValue> {
@@ -55,6 +58,7 @@ interface Row extends Record<string, SqlStorageValue> {
   earned: number;
   paid: number;
   last_caught_at: number | null;
+  payout: string | null;
 }
 
 export class Contributor extends DurableObject {
@@ -119,10 +123,16 @@ export class Contributor extends DurableObject {
         paid: (row?.paid ?? 0) as Micros,
       },
       last_caught_at: row?.last_caught_at ? new Date(row.last_caught_at).toISOString() : null,
+      payout_address: row?.payout ?? address,
     };
   }
 
-  trust(): TrustTier {
+  /** A connection's handshake: records the payout address (if given) and answers the tier. */
+  hello(address: string, payout?: string): TrustTier {
+    if (payout) {
+      this.sql.exec("INSERT OR IGNORE INTO contributor (address) VALUES (?)", address);
+      this.sql.exec("UPDATE contributor SET payout = ?", payout);
+    }
     return tierOf(one<Row>(this.sql, "SELECT * FROM contributor LIMIT 1")?.streak ?? 0);
   }
 

@@ -170,7 +170,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
           true,
         );
       }
-      const trust = await this.contributor(frame.address).trust();
+      const trust = await this.contributor(frame.address).hello(frame.address, frame.payout);
       const ready: Ready = {
         state: "ready",
         id: at.id,

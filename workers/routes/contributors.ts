@@ -28,6 +28,7 @@ const ContributorSchema = z
       paid: MicrosSchema,
     }),
     last_caught_at: z.string().nullable(),
+    payout_address: z.string().openapi({ description: "Where earnings are paid" }),
   })
   .openapi("Contributor");
 
