@@ -1,4 +1,3 @@
-import { inflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   assembleTiles,
@@ -12,6 +11,7 @@ import { ContributorClient, type Kernel } from "../../client/node/contributor-cl
 import { cpuKernel } from "../../client/node/cpu-kernel.ts";
 import { RenderSpec } from "../../protocol/jobs.ts";
 import { type LocalNetwork, startLocalNetwork } from "../../scripts/local-network.ts";
+import { pngPixels } from "../fixtures/png.ts";
 
 /**
  * The marketplace end to end, over real HTTP and real WebSockets against `wrangler dev`: a
@@ -106,25 +106,6 @@ async function download(cid: string): Promise<Uint8Array> {
   const res = await fetch(`${net.base}/ipfs/${cid}`);
   expect(res.status).toBe(200);
   return new Uint8Array(await res.arrayBuffer());
-}
-
-/** RGBA8 pixels of a PNG as Tessera writes it (8-bit RGBA, filter 0 on every row). */
-function pngPixels(png: Uint8Array, width: number, height: number): Uint8Array {
-  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
-  const idat: Uint8Array[] = [];
-  for (let at = 8; at < png.length; ) {
-    const length = view.getUint32(at);
-    const type = new TextDecoder().decode(png.subarray(at + 4, at + 8));
-    if (type === "IDAT") idat.push(png.subarray(at + 8, at + 8 + length));
-    at += 12 + length;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const out = new Uint8Array(width * height * 4);
-  for (let y = 0; y < height; y++) {
-    expect(raw[y * (width * 4 + 1)]).toBe(0);
-    out.set(raw.subarray(y * (width * 4 + 1) + 1, (y + 1) * (width * 4 + 1)), y * width * 4);
-  }
-  return out;
 }
 
 const scene: unknown = {
