@@ -15,12 +15,19 @@ export interface NodeGpu {
   wgslFeatures: ReadonlySet<string>;
 }
 
+/**
+ * Every GPU instance made here stays referenced for the life of the process: Dawn aborts the
+ * process if the instance is garbage-collected while a device made from it is still alive.
+ */
+const keepAlive: GPU[] = [];
+
 export async function nodeGpu(): Promise<NodeGpu> {
   if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD))
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   const { create, globals } = await import("webgpu");
   Object.assign(globalThis, globals);
   const gpu = create([]);
+  keepAlive.push(gpu);
   const adapter = await gpu.requestAdapter();
   if (!adapter)
     throw new Error(
