@@ -156,13 +156,13 @@ describe("examples/mnist: the int8 digit classifier", () => {
     expect(JobSpec.parse(JSON.parse(json ?? "null"))).toEqual(spec);
     expect(workUnits(spec)).toBe(102);
     expect(taskCount(spec)).toBe(1);
-    for (const name of readdirSync(dir).filter((f) => f !== "README.md"))
+    for (const name of readdirSync(dir).filter((f) => f !== "README.md" && !f.startsWith(".")))
       expect(readme, `README.md states ${name}'s CID`).toContain(await uploadCid(read(name)));
   });
 
   it("is what scripts/train-mnist.ts makes, byte for byte, in under 1 MB", () => {
     const { files } = buildModel();
-    const committed = readdirSync(dir).filter((f) => f !== "README.md");
+    const committed = readdirSync(dir).filter((f) => f !== "README.md" && !f.startsWith("."));
     expect([...files.keys()].sort()).toEqual(committed.sort());
     for (const [name, bytes] of files) expect(Buffer.compare(bytes, read(name)), name).toBe(0);
     expect(committed.reduce((n, f) => n + read(f).length, 0)).toBeLessThan(1_000_000);
