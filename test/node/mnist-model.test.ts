@@ -113,6 +113,10 @@ describe("examples/mnist: the int8 digit classifier", () => {
     expect(correct).toBe(model.accuracy.int8_held_out.correct);
     expect(correct / labels.length).toBe(model.accuracy.int8_held_out.accuracy);
     expect(correct / labels.length).toBeGreaterThanOrEqual(ACCURACY_FLOOR);
+    // The project README states the same figure.
+    const percent = `${((100 * correct) / labels.length).toFixed(1)}%`;
+    const projectReadme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    expect(projectReadme).toContain(`${percent} of ${labels.length} held-out digits`);
   });
 
   it("holds out the last 100 digits of each class in the mnist package, none of which is a training digit", () => {
