@@ -4,27 +4,12 @@
 //
 // On a build machine Chromium's WebGPU runs on SwiftShader, a CPU emulation of a GPU: its
 // figures are for spotting regressions between runs, never for GPU speed. The output says so.
-import { chromium } from "playwright-core";
 import type { KernelReport } from "../client/contributor/src/kernel-check.ts";
+import { launchChromium } from "../scripts/chromium.ts";
 import { startLocalNetwork } from "../scripts/local-network.ts";
 
-const FLAGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--enable-unsafe-webgpu",
-  "--use-webgpu-adapter=swiftshader",
-  "--enable-unsafe-swiftshader",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-
 const net = await startLocalNetwork();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-  args: FLAGS,
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(`${net.base}/`);

@@ -1,16 +1,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import {
-  assembleTiles,
-  planTasks,
-  renderTile,
-  runInference,
-  toRgba8,
-} from "../../client/kernels/index.ts";
+import { runInference } from "../../client/kernels/index.ts";
 import { RenderSpec } from "../../protocol/jobs.ts";
+import { launchChromium } from "../../scripts/chromium.ts";
 import { pngPixels } from "../fixtures/png.ts";
-import { launchChromium } from "./chromium.ts";
+import { referenceImage } from "../fixtures/render.ts";
 
 /**
  * The contributor page earning for real: two Chromium tabs (separate profiles, so two keys)
@@ -160,16 +155,7 @@ describe("the contributor page in Chromium", () => {
     // The render: the GPUs' image against the CPU reference's, 8-bit, within the comparator's
     // tolerance (a rounding step or two; at most 1% of pixels further off).
     const spec = RenderSpec.parse(render);
-    const tiles = planTasks(spec, renderId).map((t) => {
-      if (t.kind !== "render") throw new Error("render tasks only");
-      const pixels = renderTile(spec, {
-        ...t.tile,
-        sampleStart: t.samples.start,
-        sampleCount: t.samples.count,
-      });
-      return { tile: t.tile, samples: t.samples, pixels };
-    });
-    const expected = toRgba8(assembleTiles(spec.width, spec.height, tiles));
+    const expected = referenceImage(spec, renderId);
     const png = new Uint8Array(
       await (await fetch(`${base}/ipfs/${renderDone.result_cid}`)).arrayBuffer(),
     );

@@ -1,6 +1,6 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { launchChromium } from "./chromium.ts";
+import { launchChromium } from "../../scripts/chromium.ts";
 
 describe("contributor page in Chromium", () => {
   let browser: Browser;

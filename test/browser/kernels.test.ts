@@ -1,7 +1,7 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { KernelReport } from "../../client/contributor/src/kernel-check.ts";
-import { launchChromium } from "./chromium.ts";
+import { launchChromium } from "../../scripts/chromium.ts";
 
 /**
  * Every WGSL kernel against its CPU reference on random inputs, in Chromium (WebGPU on

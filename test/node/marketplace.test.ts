@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  assembleTiles,
-  decodeInference,
-  planTasks,
-  renderTile,
-  runInference,
-  toRgba8,
-} from "../../client/kernels/index.ts";
+import { decodeInference, runInference } from "../../client/kernels/index.ts";
 import { ContributorClient, type Kernel } from "../../client/node/contributor-client.ts";
 import { cpuKernel } from "../../client/node/cpu-kernel.ts";
 import { RenderSpec } from "../../protocol/jobs.ts";
 import { type LocalNetwork, startLocalNetwork } from "../../scripts/local-network.ts";
 import { pngPixels } from "../fixtures/png.ts";
+import { referenceImage } from "../fixtures/render.ts";
 
 /**
  * The marketplace end to end, over real HTTP and real WebSockets against `wrangler dev`: a
@@ -218,16 +212,7 @@ describe("the marketplace end to end (wrangler dev, WebSockets, CPU references)"
 
     // The image is the CPU reference's, pixel for pixel.
     const spec = RenderSpec.parse(scene);
-    const tiles = planTasks(spec, job.id).map((t) => {
-      if (t.kind !== "render") throw new Error("render tasks only");
-      const pixels = renderTile(spec, {
-        ...t.tile,
-        sampleStart: t.samples.start,
-        sampleCount: t.samples.count,
-      });
-      return { tile: t.tile, samples: t.samples, pixels };
-    });
-    const expected = toRgba8(assembleTiles(spec.width, spec.height, tiles));
+    const expected = referenceImage(spec, job.id);
     const png = await download(done.result_cid as string);
     expect(Buffer.from(png.subarray(1, 4)).toString()).toBe("PNG");
     expect(Buffer.from(pngPixels(png, spec.width, spec.height))).toEqual(Buffer.from(expected));

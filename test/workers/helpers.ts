@@ -52,3 +52,12 @@ export function streamedBody(data: Uint8Array, piece = 1024 * 1024): RequestInit
   // `duplex` is required for streamed bodies but missing from the RequestInit types.
   return { body, duplex: "half" } as RequestInit;
 }
+
+/** The account's balances, in USDC base units. */
+export async function balance(apiKey: string): Promise<{ available: number; held: number }> {
+  const res = await api("/v1/account", { headers: bearer(apiKey) });
+  const { available, held } = (
+    (await res.json()) as { balance: { available: number; held: number } }
+  ).balance;
+  return { available, held };
+}

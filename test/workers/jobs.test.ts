@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, bearer, expectProblem, jsonInit, signup } from "./helpers.ts";
+import { api, balance, bearer, expectProblem, jsonInit, signup } from "./helpers.ts";
 
 const scene = {
   camera: { position: [0, 0, 0], look_at: [0, 0, -1] },
@@ -17,14 +17,6 @@ type Job = {
   tasks: { total: number; done: number };
   quote: { total: number };
 };
-
-async function balance(apiKey: string) {
-  const res = await api("/v1/account", { headers: bearer(apiKey) });
-  const { available, held } = (
-    (await res.json()) as { balance: { available: number; held: number } }
-  ).balance;
-  return { available, held };
-}
 
 describe("jobs: create with escrow, read, list, cancel", () => {
   it("holds the quoted price and queues the job with its planned tasks", async () => {

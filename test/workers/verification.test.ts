@@ -15,7 +15,7 @@ import { hex } from "../../protocol/digest.ts";
 import { RenderSpec } from "../../protocol/jobs.ts";
 import { blake3, init } from "../../wasm/index.ts";
 import { contributor, keypair } from "./contributors.ts";
-import { api, bearer, jsonInit, signup } from "./helpers.ts";
+import { api, balance, bearer, jsonInit, signup } from "./helpers.ts";
 
 /**
  * What verification means for the people paying and the people computing: a task nobody can
@@ -91,14 +91,6 @@ async function create(apiKey: string, spec: unknown) {
 
 async function view(apiKey: string, id: string) {
   return (await (await api(`/v1/jobs/${id}`, { headers: bearer(apiKey) })).json()) as View;
-}
-
-async function balance(apiKey: string) {
-  const res = await api("/v1/account", { headers: bearer(apiKey) });
-  const { available, held } = (
-    (await res.json()) as { balance: { available: number; held: number } }
-  ).balance;
-  return { available, held };
 }
 
 async function record(address: string) {

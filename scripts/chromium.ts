@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 
+// Chromium for the browser suite and the kernel benchmark.
 /**
  * Launches the system Chromium headless with WebGPU on SwiftShader (CPU Vulkan), the only GPU a
  * build machine has. There is no fallback: without Chromium the suite fails with the install hint.
