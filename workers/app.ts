@@ -10,6 +10,7 @@ import { gateway } from "./routes/gateway.ts";
 import { jobs } from "./routes/jobs.ts";
 import { keys } from "./routes/keys.ts";
 import { meta } from "./routes/meta.ts";
+import { prices } from "./routes/prices.ts";
 import { uploadSessions } from "./routes/upload-sessions.ts";
 import { uploads } from "./routes/uploads.ts";
 
@@ -58,6 +59,7 @@ export function createApp() {
   app.route("/", jobs);
   app.route("/", contribute);
   app.route("/", contributors);
+  app.route("/", prices);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -25,6 +25,8 @@ const ConfigSchema = z.object({
   UNIT_PRICE_WGSL_MICROS: int(0).default(20),
   PLATFORM_FEE_BPS: int(0).max(10_000).default(1000),
   LEASE_SECONDS: int(1).max(86_400).default(120),
+  STORAGE_PRICE_GIB_MONTH_MICROS: int(0).default(4_000),
+  EGRESS_PRICE_GIB_MICROS: int(0).default(10_000),
 });
 
 export interface Config {
@@ -41,6 +43,9 @@ export interface Config {
   gatewayUpstreams: string[];
   /** The price list jobs are quoted and held at (docs/kernels.md, "Pricing"). */
   prices: Prices;
+  /** USDC base units per GiB-month stored and per GiB served (`GET /v1/prices`). */
+  storagePrice: Micros;
+  egressPrice: Micros;
   /** How long a contributor has for one task before it is offered elsewhere. */
   leaseMs: number;
 }
@@ -69,6 +74,8 @@ export function config(env: Settings): Config {
       platform_fee_bps: raw.PLATFORM_FEE_BPS,
     },
     leaseMs: raw.LEASE_SECONDS * 1000,
+    storagePrice: raw.STORAGE_PRICE_GIB_MONTH_MICROS as Micros,
+    egressPrice: raw.EGRESS_PRICE_GIB_MICROS as Micros,
   };
   cache.set(env, parsed);
   return parsed;

@@ -49,6 +49,8 @@ export interface Settings {
   UNIT_PRICE_WGSL_MICROS?: string;
   PLATFORM_FEE_BPS?: string;
   LEASE_SECONDS?: string;
+  STORAGE_PRICE_GIB_MONTH_MICROS?: string;
+  EGRESS_PRICE_GIB_MICROS?: string;
 }
 
 export type Env = AccountBindings &

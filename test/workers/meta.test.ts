@@ -44,6 +44,7 @@ describe("service endpoints", () => {
         "GET /v1/jobs/{id}/events",
         "POST /v1/jobs/{id}/cancel",
         "GET /v1/contributors/{address}",
+        "GET /v1/prices",
         "GET /v1/uploads/sessions/{id}",
         "DELETE /v1/uploads/sessions/{id}",
         "PUT /v1/uploads/sessions/{id}/parts/{n}",
