@@ -5,6 +5,8 @@ import {
   createTransactionMessage,
   getBase64EncodedWireTransaction,
   getSignatureFromTransaction,
+  getTransactionMessageSize,
+  getTransactionMessageSizeLimit,
   getTransactionSize,
   getTransactionSizeLimit,
   type Instruction,
@@ -19,6 +21,7 @@ import {
   type TransactionSigner,
 } from "@solana/kit";
 import { getAddMemoInstruction } from "@solana-program/memo";
+import { SYSTEM_PROGRAM_ADDRESS } from "@solana-program/system";
 import {
   getCreateAssociatedTokenIdempotentInstruction,
   getTransferCheckedInstruction,
@@ -44,7 +47,10 @@ export { type PayoutAttempt, PayoutError, type PayoutErrorCode } from "./payout-
  * asked whether an earlier attempt of the batch already landed.
  */
 
-/** Transfers per batch: 8 recipients with 40-character ids stay under the 1232-byte limit. */
+/**
+ * At most this many transfers per batch (compute stays far under the limit); fewer when their ids
+ * and accounts do not fit 1232 bytes, which `planPayoutBatches` measures.
+ */
 export const MAX_PAYOUTS_PER_BATCH = 8;
 const MAX_PAYOUT_ID_LENGTH = 40;
 
@@ -78,15 +84,38 @@ export function payoutMemo(ids: readonly string[]): string {
   return `tessera payout ${ids.join(",")}`;
 }
 
-/** Splits payouts into batches of at most `maxPerBatch`, in order. */
-export function planPayoutBatches<T extends Payout>(
-  payouts: readonly T[],
+/**
+ * Splits payouts into batches, in order: each takes at most `maxPerBatch` payouts and as many as
+ * fit the 1232-byte transaction limit (measured on the compiled message, since long ids and new
+ * recipients cost bytes). Plan once and store the batches: a batch is identified on chain by its
+ * memo, so its payouts must not change between attempts.
+ */
+export async function planPayoutBatches<T extends Payout>(
+  request: Omit<PayoutBatchRequest, "payouts"> & { payouts: readonly T[] },
   maxPerBatch = MAX_PAYOUTS_PER_BATCH,
-): T[][] {
-  const batches: T[][] = [];
-  for (let i = 0; i < payouts.length; i += maxPerBatch) {
-    batches.push(payouts.slice(i, i + maxPerBatch));
+): Promise<T[][]> {
+  const ids = new Set(request.payouts.map((p) => p.id));
+  if (ids.size !== request.payouts.length) {
+    throw new PayoutError("invalid_batch", "payout ids repeat; each payout is paid once");
   }
+  const batches: T[][] = [];
+  let current: T[] = [];
+  for (const payout of request.payouts) {
+    const candidate = [...current, payout];
+    const fits =
+      candidate.length <= maxPerBatch &&
+      (await fitsOneTransaction({ ...request, payouts: candidate }));
+    if (fits) {
+      current = candidate;
+      continue;
+    }
+    if (current.length === 0) {
+      throw new PayoutError("too_large", `payout ${payout.id} alone does not fit a transaction`);
+    }
+    batches.push(current);
+    current = [payout];
+  }
+  if (current.length > 0) batches.push(current);
   return batches;
 }
 
@@ -101,10 +130,33 @@ export async function buildPayoutBatch(
     blockhash: { blockhash: Blockhash; lastValidBlockHeight: bigint };
   },
 ): Promise<PayoutBatch> {
+  checkPayouts(request.payouts);
+  const { message, memo, total } = await payoutMessage(request, request.blockhash);
+  const tx = await signTransactionMessageWithSigners(message);
+  const size = getTransactionSize(tx);
+  if (size > getTransactionSizeLimit(tx)) {
+    throw new PayoutError(
+      "too_large",
+      `batch is ${size} bytes, over ${getTransactionSizeLimit(tx)}; plan with planPayoutBatches`,
+    );
+  }
+  return {
+    signature: getSignatureFromTransaction(tx),
+    transaction: getBase64EncodedWireTransaction(tx),
+    lastValidBlockHeight: request.blockhash.lastValidBlockHeight,
+    memo,
+    payoutIds: request.payouts.map((p) => p.id),
+    total,
+  };
+}
+
+async function payoutMessage(
+  request: PayoutBatchRequest,
+  blockhash: { blockhash: Blockhash; lastValidBlockHeight: bigint },
+) {
   const { treasury, mint, payouts } = request;
   const tokenProgram = request.tokenProgram ?? TOKEN_PROGRAM_ADDRESS;
   const decimals = request.decimals ?? USDC_DECIMALS;
-  checkPayouts(payouts);
   const source = await associatedTokenAccount(treasury.address, mint, tokenProgram);
   const memo = payoutMemo(payouts.map((p) => p.id));
   const instructions: Instruction[] = [
@@ -129,28 +181,23 @@ export async function buildPayoutBatch(
       ),
     );
   }
-  const tx = await pipe(
+  const message = pipe(
     createTransactionMessage({ version: 0 }),
     (m) => setTransactionMessageFeePayerSigner(treasury, m),
-    (m) => setTransactionMessageLifetimeUsingBlockhash(request.blockhash, m),
+    (m) => setTransactionMessageLifetimeUsingBlockhash(blockhash, m),
     (m) => appendTransactionMessageInstructions(instructions, m),
-    (m) => signTransactionMessageWithSigners(m),
   );
-  const size = getTransactionSize(tx);
-  if (size > getTransactionSizeLimit(tx)) {
-    throw new PayoutError(
-      "too_large",
-      `batch is ${size} bytes, over ${getTransactionSizeLimit(tx)}`,
-    );
-  }
-  return {
-    signature: getSignatureFromTransaction(tx),
-    transaction: getBase64EncodedWireTransaction(tx),
-    lastValidBlockHeight: request.blockhash.lastValidBlockHeight,
-    memo,
-    payoutIds: payouts.map((p) => p.id),
-    total,
-  };
+  return { message, memo, total };
+}
+
+/** Whether a batch compiles within the size limit (any blockhash is 32 bytes, so a stand-in does). */
+async function fitsOneTransaction(request: PayoutBatchRequest): Promise<boolean> {
+  checkPayouts(request.payouts);
+  const { message } = await payoutMessage(request, {
+    blockhash: SYSTEM_PROGRAM_ADDRESS as string as Blockhash,
+    lastValidBlockHeight: 0n,
+  });
+  return getTransactionMessageSize(message) <= getTransactionMessageSizeLimit(message);
 }
 
 export interface PayBatchOptions {
