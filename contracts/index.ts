@@ -3,6 +3,8 @@
  * in as Solana Pay transfers found by reference; payouts go out in memo-tagged batches that are
  * never paid twice. Nothing here knows HTTP or Durable Objects; it talks JSON-RPC over `fetch`.
  */
+import "./runtime.ts";
+
 export {
   checkDeposit,
   DEPOSIT_ERRORS,
@@ -43,3 +45,4 @@ export {
 } from "./solana-pay.ts";
 export { associatedTokenAccount, treasuryBalance } from "./spl.ts";
 export { checkStake, slashAmount, stakeMemo, stakeRequest } from "./stake.ts";
+export { treasurySigner } from "./treasury-key.ts";

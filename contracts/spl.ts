@@ -6,6 +6,7 @@ import {
 } from "@solana/kit";
 import { findAssociatedTokenPda, TOKEN_PROGRAM_ADDRESS } from "@solana-program/token";
 import type { TreasuryRpc } from "./rpc.ts";
+import "./runtime.ts";
 
 /**
  * The SPL Memo program (v3) that the Solana Pay spec, wallets and the RPC's `memo` field of

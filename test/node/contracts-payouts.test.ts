@@ -1,6 +1,9 @@
 import {
   type Address,
+  createKeyPairSignerFromPrivateKeyBytes,
   generateKeyPairSigner,
+  getAddressEncoder,
+  getBase58Decoder,
   getBase64Encoder,
   getTransactionDecoder,
   getTransactionSize,
@@ -27,6 +30,7 @@ import {
   mintTo,
   tokenBalance,
 } from "../../contracts/testing/tokens.ts";
+import { treasurySigner } from "../../contracts/treasury-key.ts";
 
 // Payouts out, through real transactions in LiteSVM and a JSON-RPC front over real HTTP.
 
@@ -231,6 +235,22 @@ describe("payout batches", () => {
     expect(error).toBeInstanceOf(PayoutError);
     expect(error.code).toBe("rejected");
     expect(await balances(w, recipients)).toEqual([0n, 0n]);
+  });
+});
+
+describe("the treasury key", () => {
+  it("loads from solana-keygen's JSON array or base58, and refuses a mismatched keypair", async () => {
+    const seed = crypto.getRandomValues(new Uint8Array(32));
+    const expected = await createKeyPairSignerFromPrivateKeyBytes(seed);
+    const keypair = new Uint8Array([...seed, ...getAddressEncoder().encode(expected.address)]);
+    expect((await treasurySigner(JSON.stringify([...keypair]))).address).toBe(expected.address);
+    expect((await treasurySigner(`${getBase58Decoder().decode(keypair)}\n`)).address).toBe(
+      expected.address,
+    );
+    const wrongPublicHalf = new Uint8Array(keypair);
+    wrongPublicHalf[40] = (wrongPublicHalf[40] ?? 0) ^ 1;
+    await expect(treasurySigner(JSON.stringify([...wrongPublicHalf]))).rejects.toThrow();
+    await expect(treasurySigner(JSON.stringify([...seed]))).rejects.toThrow("64 bytes");
   });
 });
 
