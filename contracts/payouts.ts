@@ -15,6 +15,8 @@ import {
   pipe,
   type Signature,
   SOLANA_ERROR__JSON_RPC__SERVER_ERROR_SEND_TRANSACTION_PREFLIGHT_FAILURE,
+  SOLANA_ERROR__TRANSACTION_ERROR__ALREADY_PROCESSED,
+  SOLANA_ERROR__TRANSACTION_ERROR__BLOCKHASH_NOT_FOUND,
   setTransactionMessageFeePayerSigner,
   setTransactionMessageLifetimeUsingBlockhash,
   signTransactionMessageWithSigners,
@@ -308,7 +310,14 @@ async function send(rpc: TreasuryRpc, attempt: PayoutAttempt): Promise<void> {
       // Lost on the way (timeout, dropped connection): it may have been sent; the wait decides.
       return;
     }
-    // Preflight refused it. If that is because it already landed (AlreadyProcessed), fine.
+    // Preflight refused it. Already landed, or its blockhash too old for the node (the finalized
+    // height lags the node's): the wait decides, as for a lost send.
+    if (
+      isSolanaError(e.cause, SOLANA_ERROR__TRANSACTION_ERROR__ALREADY_PROCESSED) ||
+      isSolanaError(e.cause, SOLANA_ERROR__TRANSACTION_ERROR__BLOCKHASH_NOT_FOUND)
+    ) {
+      return;
+    }
     const { value } = await rpc
       .getSignatureStatuses([attempt.signature], { searchTransactionHistory: true })
       .send();

@@ -331,6 +331,35 @@ describe("a crash between send and confirm never pays twice", () => {
     expect(await balances(w, recipients)).toEqual(recipients.map(() => USDC(1.25)));
   });
 
+  it("waits out an attempt the node already calls expired while finality says it may land", async () => {
+    const w = await world({ finalityLag: 32 });
+    const recipients = await contributors(2);
+    const request = { treasury: w.treasury, mint: w.usdc, payouts: payoutsTo(recipients) };
+    const r = record();
+    await expect(
+      payBatch(w.rpc, request, {
+        attempts: [],
+        sent: (a) => {
+          r.attempts.push(a);
+          throw new Error("crash after recording");
+        },
+      }),
+    ).rejects.toThrow("crash after recording");
+    // Past the attempt's last valid height for the node, not yet for the finalized chain.
+    const lastValid = r.attempts[0]?.lastValidBlockHeight ?? expect.fail();
+    w.chain.advance(Number(lastValid - w.chain.blockHeight()) + 10);
+    expect(w.chain.blockHeight("finalized")).toBeLessThanOrEqual(lastValid);
+
+    const result = await payBatch(
+      w.rpc,
+      request,
+      r.options({ sleep: async () => w.chain.advance(16) }),
+    );
+    expect(r.attempts).toHaveLength(2);
+    expect(result).toMatchObject({ signature: r.attempts[1]?.signature, alreadyPaid: false });
+    expect(await balances(w, recipients)).toEqual(recipients.map(() => USDC(1.25)));
+  });
+
   it("signs a new attempt only after a dropped one has expired, and pays once", async () => {
     const w = await world();
     const recipients = await contributors(2);
