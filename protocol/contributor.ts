@@ -123,22 +123,38 @@ export type ProtocolErrorCode = (typeof PROTOCOL_ERRORS)[number];
 export const TRUST_TIERS = ["new", "established", "trusted"] as const;
 export type TrustTier = (typeof TRUST_TIERS)[number];
 
-/** A leased task. `job` is the job's spec (scene, layers, shader); `task` the slice to compute. */
-export interface TaskFrame {
+/**
+ * A leased task as it travels: the slice to compute (`task`) of the job `job_id`, whose spec came
+ * earlier on this connection in a `job` frame (sent once per job per connection, since a spec can
+ * be large: a scene's meshes, a shader with a thousand dispatches).
+ */
+export interface TaskWireFrame {
   type: "task";
   task_id: string;
   job_id: string;
   lease_token: string;
   /** Epoch milliseconds: a result after this is not accepted. */
   deadline: number;
-  job: JobSpec;
   task: TaskSpec;
+}
+
+/** A job's spec (scene, layers, shader), sent before the connection's first task of that job. */
+export interface JobFrame {
+  type: "job";
+  job_id: string;
+  spec: JobSpec;
+}
+
+/** A leased task with its job's spec: what a contributor's kernel is given. */
+export interface TaskFrame extends TaskWireFrame {
+  job: JobSpec;
 }
 
 export type ServerFrame =
   | { type: "challenge"; version: number; pool: Pool; nonce: string }
   | { type: "welcome"; address: string; pool: Pool; trust: TrustTier }
-  | TaskFrame
+  | JobFrame
+  | TaskWireFrame
   /** The result was stored and waits for its replicas (`received`), or was already in (`duplicate`). */
   | { type: "ack"; task_id: string; status: "received" | "duplicate" }
   /** Verification decided: `accepted` results earn `earned` USDC base units; `rejected` earn 0. */

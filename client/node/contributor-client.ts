@@ -8,6 +8,7 @@ import {
   type TaskFrame,
 } from "../../protocol/contributor.ts";
 import { hex } from "../../protocol/digest.ts";
+import type { JobSpec } from "../../protocol/jobs.ts";
 import { blake3, init as initBlake3 } from "../../wasm/index.ts";
 
 /**
@@ -77,6 +78,8 @@ export class ContributorClient {
   private markClosed!: (code: number) => void;
   private ws: WebSocket | null = null;
   private stopped = false;
+  /** Specs of the jobs this connection has been sent, by job id. */
+  private readonly jobs = new Map<string, JobSpec>();
 
   private readonly options: ContributorOptions;
 
@@ -132,15 +135,31 @@ export class ContributorClient {
             this.send({ type: "ready", slots: this.options.slots ?? 1 });
             resolve({ trust: frame.trust });
             return;
-          case "task":
+          case "job":
+            this.jobs.set(frame.job_id, frame.spec);
+            // A few recent jobs are plenty: a contributor works one or two at a time.
+            if (this.jobs.size > 8) this.jobs.delete(this.jobs.keys().next().value as string);
+            return;
+          case "task": {
             this.stats.tasks++;
+            const job = this.jobs.get(frame.job_id);
+            if (!job) {
+              this.send({
+                type: "failed",
+                task_id: frame.task_id,
+                lease_token: frame.lease_token,
+                reason: `no job frame for ${frame.job_id} on this connection`,
+              });
+              return;
+            }
             this.inFlight++;
             try {
-              await this.run(frame);
+              await this.run({ ...frame, job });
             } finally {
               this.inFlight--;
             }
             return;
+          }
           case "ack":
             this.stats.acked++;
             return;

@@ -68,6 +68,8 @@ interface Live {
   inflight: number;
   /** Slots promised to an exchange in flight. */
   reserved: number;
+  /** Jobs whose spec this socket has been sent (a `job` frame precedes its first task). */
+  jobs: Set<string>;
 }
 
 interface Queued {
@@ -182,7 +184,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         connectedAt: at.connectedAt,
       };
       ws.serializeAttachment(ready);
-      this.sockets().set(at.id, { ws, at: ready, inflight: 0, reserved: 0 });
+      this.sockets().set(at.id, { ws, at: ready, inflight: 0, reserved: 0, jobs: new Set() });
       return send(ws, { type: "welcome", address: frame.address, pool: at.pool, trust });
     }
     if (at.state !== "ready") {
@@ -411,6 +413,11 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         a.deadline,
       );
       slot.inflight++;
+      if (!slot.jobs.has(jobId) && res.spec) {
+        slot.ws.send(`{"type":"job","job_id":"${jobId}","spec":${res.spec}}`);
+        slot.jobs.add(jobId);
+        if (slot.jobs.size > 8) slot.jobs.delete(slot.jobs.values().next().value as string);
+      }
       slot.ws.send(a.frame);
       void this.wakeAt(a.deadline);
     }
@@ -503,7 +510,13 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     for (const ws of this.ctx.getWebSockets()) {
       const at = ws.deserializeAttachment() as Attachment;
       if (at.state !== "ready") continue;
-      this.live.set(at.id, { ws, at, inflight: inflight.get(at.id) ?? 0, reserved: 0 });
+      this.live.set(at.id, {
+        ws,
+        at,
+        inflight: inflight.get(at.id) ?? 0,
+        reserved: 0,
+        jobs: new Set(),
+      });
     }
     return this.live;
   }

@@ -119,6 +119,8 @@ export interface ExchangeOutput {
   assignments: Assignment[];
   /** Whether the job still has tasks to lease: the dispatcher keeps asking while it does. */
   more: boolean;
+  /** The job's spec as JSON text, with any assignments: the dispatcher sends it once a socket. */
+  spec: string | null;
 }
 
 /** A task gives up (and fails its job) after this many ended attempts beyond `replication`. */
@@ -296,7 +298,13 @@ export class Job extends DurableObject<JobEnv> {
    * the idle slots it could fill. Replies, verdicts and leases come back in one answer.
    */
   async exchange(input: ExchangeInput): Promise<ExchangeOutput> {
-    const out: ExchangeOutput = { replies: [], verdicts: [], assignments: [], more: false };
+    const out: ExchangeOutput = {
+      replies: [],
+      verdicts: [],
+      assignments: [],
+      more: false,
+      spec: null,
+    };
     const row = this.row();
     if (!row) {
       for (const r of [...(input.results ?? []), ...(input.failures ?? [])])
@@ -328,6 +336,7 @@ export class Job extends DurableObject<JobEnv> {
         this.event("progress", { done, total: this.taskTotal(), cost: view.cost });
       }
     });
+    if (out.assignments.length > 0) out.spec = row.spec;
     await this.afterChange();
     return out;
   }
@@ -338,7 +347,13 @@ export class Job extends DurableObject<JobEnv> {
     if (!row) return;
     this.ctx.storage.transactionSync(() => {
       const expired = this.expireLeases(Date.now());
-      const out: ExchangeOutput = { replies: [], verdicts: [], assignments: [], more: false };
+      const out: ExchangeOutput = {
+        replies: [],
+        verdicts: [],
+        assignments: [],
+        more: false,
+        spec: null,
+      };
       this.settleTasks(row, out);
       if (expired > 0 && OPEN.includes((this.row() as JobRow).status) && this.hasNeed())
         this.notifyPools();
@@ -548,7 +563,7 @@ export class Job extends DurableObject<JobEnv> {
   // --- leases ----------------------------------------------------------------------------------
 
   private leaseTo(row: JobRow, slot: Slot, now: number, out: ExchangeOutput): void {
-    const { json, spec } = this.specOf(row);
+    const { spec } = this.specOf(row);
     const canary = slot.trust === "new" && Math.random() < CANARY_RATE;
     let task: TaskRow | undefined;
     if (canary) {
@@ -613,7 +628,7 @@ export class Job extends DurableObject<JobEnv> {
       token,
       task_id: taskId,
       deadline,
-      frame: `{"type":"task","task_id":"${taskId}","job_id":"${row.id}","lease_token":"${token}","deadline":${deadline},"job":${json},"task":${task.spec}}`,
+      frame: `{"type":"task","task_id":"${taskId}","job_id":"${row.id}","lease_token":"${token}","deadline":${deadline},"task":${task.spec}}`,
     });
     this.wakeAt(deadline);
   }

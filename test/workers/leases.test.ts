@@ -67,9 +67,15 @@ describe("leases and results", () => {
       quote: { total: number; compute_cost: number };
     };
 
+    // The job's spec comes once, before the connection's first task of that job.
+    expect(await a.next()).toMatchObject({
+      type: "job",
+      job_id: id,
+      spec: { kind: "render", width: 8 },
+    });
     const task = await a.next();
     expect(task).toMatchObject({ type: "task", job_id: id, task_id: `${id}.0` });
-    expect(task.job).toMatchObject({ kind: "render", width: 8 });
+    expect(task.job).toBeUndefined();
     const right = await honest(task);
 
     // A made-up token for a real task.
@@ -95,6 +101,7 @@ describe("leases and results", () => {
     expect(await a.next()).toMatchObject({ type: "verdict", status: "rejected", earned: 0 });
 
     // The task goes to B (A already answered it); B's lease runs out before it answers.
+    expect(await b.next()).toMatchObject({ type: "job", job_id: id });
     const again = await b.next();
     expect(again).toMatchObject({ type: "task", task_id: task.task_id });
     expect(again.lease_token).not.toBe(task.lease_token);
@@ -108,6 +115,7 @@ describe("leases and results", () => {
     // A third contributor gets it and answers right: accepted, paid the whole compute cost.
     const c = await contributor("native");
     await runDurableObjectAlarm(stub);
+    expect(await c.next()).toMatchObject({ type: "job", job_id: id });
     const third = await c.next();
     expect(third).toMatchObject({ type: "task", task_id: task.task_id });
     c.send(result(third, right));
