@@ -298,13 +298,7 @@ export class Job extends DurableObject<JobEnv> {
    * the idle slots it could fill. Replies, verdicts and leases come back in one answer.
    */
   async exchange(input: ExchangeInput): Promise<ExchangeOutput> {
-    const out: ExchangeOutput = {
-      replies: [],
-      verdicts: [],
-      assignments: [],
-      more: false,
-      spec: null,
-    };
+    const out = emptyOutput();
     const row = this.row();
     if (!row) {
       for (const r of [...(input.results ?? []), ...(input.failures ?? [])])
@@ -347,13 +341,7 @@ export class Job extends DurableObject<JobEnv> {
     if (!row) return;
     this.ctx.storage.transactionSync(() => {
       const expired = this.expireLeases(Date.now());
-      const out: ExchangeOutput = {
-        replies: [],
-        verdicts: [],
-        assignments: [],
-        more: false,
-        spec: null,
-      };
+      const out = emptyOutput();
       this.settleTasks(row, out);
       if (expired > 0 && OPEN.includes((this.row() as JobRow).status) && this.hasNeed())
         this.notifyPools();
@@ -985,6 +973,10 @@ export class Job extends DurableObject<JobEnv> {
   private row(): JobRow | undefined {
     return one<JobRow>(this.sql, "SELECT * FROM job LIMIT 1");
   }
+}
+
+function emptyOutput(): ExchangeOutput {
+  return { replies: [], verdicts: [], assignments: [], more: false, spec: null };
 }
 
 function ref(r: { token: string; task_id: string; address: string }) {
