@@ -111,6 +111,8 @@ const MIGRATIONS = [
 
 export class Dispatcher extends DurableObject<DispatcherEnv> {
   private live: Map<string, Live> | null = null;
+  /** The same sockets by contributor address (its latest connection), for verdicts. */
+  private readonly byAddress = new Map<string, Live>();
   private readonly queued = new Map<string, Queued>();
   private readonly busy = new Set<string>();
   /**
@@ -184,7 +186,9 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         connectedAt: at.connectedAt,
       };
       ws.serializeAttachment(ready);
-      this.sockets().set(at.id, { ws, at: ready, inflight: 0, reserved: 0, jobs: new Set() });
+      const live: Live = { ws, at: ready, inflight: 0, reserved: 0, jobs: new Set() };
+      this.sockets().set(at.id, live);
+      this.byAddress.set(ready.address, live);
       return send(ws, { type: "welcome", address: frame.address, pool: at.pool, trust });
     }
     if (at.state !== "ready") {
@@ -434,8 +438,9 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
           task_id: r.task_id,
         });
     }
+    this.sockets(); // builds byAddress after a wake-up
     for (const v of res.verdicts) {
-      const live = [...this.sockets().values()].find((l) => l.at.address === v.address);
+      const live = this.byAddress.get(v.address);
       if (live) send(live.ws, { type: "verdict", ...v });
     }
   }
@@ -466,6 +471,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     const at = ws.deserializeAttachment() as Attachment | null;
     if (!at) return;
     this.sockets().delete(at.id);
+    if (at.state === "ready" && this.byAddress.get(at.address)?.at.id === at.id)
+      this.byAddress.delete(at.address);
     const leases = this.sql
       .exec<{ token: string; job_id: string; expired: number }>(
         "DELETE FROM leases WHERE socket = ? RETURNING token, job_id, expired",
@@ -510,13 +517,15 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     for (const ws of this.ctx.getWebSockets()) {
       const at = ws.deserializeAttachment() as Attachment;
       if (at.state !== "ready") continue;
-      this.live.set(at.id, {
+      const live: Live = {
         ws,
         at,
         inflight: inflight.get(at.id) ?? 0,
         reserved: 0,
         jobs: new Set(),
-      });
+      };
+      this.live.set(at.id, live);
+      this.byAddress.set(at.address, live);
     }
     return this.live;
   }
