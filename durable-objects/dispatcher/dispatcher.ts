@@ -115,6 +115,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
   private readonly byAddress = new Map<string, Live>();
   private readonly queued = new Map<string, Queued>();
   private readonly busy = new Set<string>();
+  /** Leases answered since the last write of their `expired` mark (see `flushAnswered`). */
+  private readonly answered = new Set<string>();
   /**
    * Sockets a job was offered and could not use (it has given their contributors every task they
    * may take). Not offered to that job again until something about it changes.
@@ -218,9 +220,11 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
       );
     }
     // The lease is remembered (as ended) a while, so a repeated result reaches the job and hears
-    // `duplicate` instead of an error.
-    this.sql.exec("UPDATE leases SET expired = 1 WHERE token = ?", frame.lease_token);
-    if (live && lease.expired === 0) live.inflight--;
+    // `duplicate` instead of an error. Marked in memory now and in SQLite with the next exchange:
+    // one write per batch instead of a commit per frame.
+    const answered = lease.expired === 1 || this.answered.has(frame.lease_token);
+    this.answered.add(frame.lease_token);
+    if (live && !answered) live.inflight--;
     const q = this.queue(lease.job_id);
     q.replyTo.set(frame.lease_token, ws);
     const ref = { token: frame.lease_token, task_id: frame.task_id, address: at.address };
@@ -281,6 +285,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     }
     if (waiting) await this.wakeAt(now + HANDSHAKE_TIMEOUT_MS);
     // The job expires the lease itself; here the slot is freed and the token remembered a while.
+    this.flushAnswered();
     const expired = this.sql
       .exec<{ socket: string }>(
         "UPDATE leases SET expired = 1 WHERE expired = 0 AND deadline <= ? RETURNING socket",
@@ -359,6 +364,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         this.queued.delete(jobId);
         // Results, failures and dropped leases change what the job can hand out.
         if (q) this.declined.delete(jobId);
+        this.flushAnswered();
         const listed = one<{ epoch: number }>(
           this.sql,
           "SELECT epoch FROM jobs WHERE job_id = ?",
@@ -445,6 +451,19 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     }
   }
 
+  /** Writes the answered leases' `expired` mark, in one statement per 100. */
+  private flushAnswered(): void {
+    const tokens = [...this.answered];
+    this.answered.clear();
+    for (let i = 0; i < tokens.length; i += 100) {
+      const chunk = tokens.slice(i, i + 100);
+      this.sql.exec(
+        `UPDATE leases SET expired = 1 WHERE token IN (${chunk.map(() => "?").join(",")})`,
+        ...chunk,
+      );
+    }
+  }
+
   /** Reserves every idle slot `jobId` has not declined (up to a cap), one entry per slot. */
   private reserve(jobId: string): Live[] {
     const out: Live[] = [];
@@ -473,6 +492,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     this.sockets().delete(at.id);
     if (at.state === "ready" && this.byAddress.get(at.address)?.at.id === at.id)
       this.byAddress.delete(at.address);
+    this.flushAnswered();
     const leases = this.sql
       .exec<{ token: string; job_id: string; expired: number }>(
         "DELETE FROM leases WHERE socket = ? RETURNING token, job_id, expired",
