@@ -320,7 +320,7 @@ export class Job extends DurableObject<JobEnv> {
       this.settleTasks(row, out);
       const current = this.row() as JobRow;
       if (OPEN.includes(current.status)) {
-        for (const slot of input.want ?? []) this.leaseTo(current, slot, now, out);
+        this.leaseAll(current, input.want ?? [], now, out);
         if (current.status === "queued" && out.assignments.length > 0) this.setStatus("running");
         out.more = this.hasNeed();
       }
@@ -550,7 +550,41 @@ export class Job extends DurableObject<JobEnv> {
 
   // --- leases ----------------------------------------------------------------------------------
 
-  private leaseTo(row: JobRow, slot: Slot, now: number, out: ExchangeOutput): void {
+  /**
+   * Leases to each slot in turn, from one list of open tasks read per exchange (with who already
+   * holds a replica of each), so a batch of slots costs two queries, not two per slot.
+   */
+  private leaseAll(row: JobRow, slots: readonly Slot[], now: number, out: ExchangeOutput): void {
+    if (slots.length === 0) return;
+    const candidates = this.sql
+      .exec<TaskRow>(
+        `SELECT * FROM tasks WHERE status = 'pending' AND required - best - active > 0
+         ORDER BY idx LIMIT ?`,
+        slots.length + 64,
+      )
+      .toArray();
+    const touched = new Set<string>();
+    const first = candidates[0];
+    const last = candidates.at(-1);
+    if (first && last) {
+      const held = this.sql.exec<{ task_idx: number; address: string }>(
+        "SELECT task_idx, address FROM replicas WHERE task_idx BETWEEN ? AND ?",
+        first.idx,
+        last.idx,
+      );
+      for (const r of held) touched.add(`${r.task_idx} ${r.address}`);
+    }
+    for (const slot of slots) this.leaseTo(row, slot, now, out, candidates, touched);
+  }
+
+  private leaseTo(
+    row: JobRow,
+    slot: Slot,
+    now: number,
+    out: ExchangeOutput,
+    candidates: TaskRow[],
+    touched: Set<string>,
+  ): void {
     const { spec } = this.specOf(row);
     const canary = slot.trust === "new" && Math.random() < CANARY_RATE;
     let task: TaskRow | undefined;
@@ -564,23 +598,10 @@ export class Job extends DurableObject<JobEnv> {
       );
     }
     const isCanary = task !== undefined;
-    if (!task) {
-      const candidates = this.sql
-        .exec<TaskRow>(
-          `SELECT * FROM tasks WHERE status = 'pending' AND required - best - active > 0
-           ORDER BY idx LIMIT 64`,
-        )
-        .toArray();
-      task = candidates.find(
-        (t) =>
-          !one(
-            this.sql,
-            "SELECT 1 AS x FROM replicas WHERE task_idx = ? AND address = ?",
-            t.idx,
-            slot.address,
-          ),
-      );
-    }
+    // Replicas of a task go to different contributors.
+    task ??= candidates.find(
+      (t) => t.required - t.best - t.active > 0 && !touched.has(`${t.idx} ${slot.address}`),
+    );
     if (!task) return;
     if (!isCanary) {
       // Adaptive replication: a trusted contributor's task is usually not replicated. A task
@@ -592,11 +613,15 @@ export class Job extends DurableObject<JobEnv> {
         task.attempts === 0 &&
         task.active === 0 &&
         Math.random() >= SAMPLE_RATE;
+      const required = sampledOut ? 1 : slot.trust === "trusted" ? task.required : spec.replication;
       this.sql.exec(
         "UPDATE tasks SET active = active + 1, required = ? WHERE idx = ?",
-        sampledOut ? 1 : slot.trust === "trusted" ? task.required : spec.replication,
+        required,
         task.idx,
       );
+      task.active++;
+      task.required = required;
+      touched.add(`${task.idx} ${slot.address}`);
     }
     const token = newLeaseToken();
     const deadline = now + row.lease_ms;
