@@ -129,6 +129,8 @@ export const MAX_EXTRA_ATTEMPTS = 4;
 export const CANARY_RATE = 0.2;
 /** Share of tasks first leased to a `trusted` contributor that still get full replication. */
 export const SAMPLE_RATE = 0.1;
+/** Contributor credits applied at once when a job settles. */
+const CONCURRENT_CREDITS = 16;
 /** Retry delay for an outbox operation that did not apply. */
 const OUTBOX_RETRY_MS = 2_000;
 const OPEN: readonly JobStatus[] = ["queued", "running"];
@@ -862,16 +864,37 @@ export class Job extends DurableObject<JobEnv> {
       }>("SELECT op_id, kind, target, amount, data FROM outbox WHERE done_at IS NULL ORDER BY seq")
       .toArray();
     const account = this.env.ACCOUNT.get(this.env.ACCOUNT.idFromName(row.account_id));
-    for (const op of pending) {
-      try {
-        await this.apply(row, account, op);
-        this.sql.exec("UPDATE outbox SET done_at = ? WHERE op_id = ?", Date.now(), op.op_id);
-      } catch (err) {
-        console.error(`job ${row.id}: outbox ${op.op_id} not applied yet`, err);
+    // In order, except that consecutive contributor credits (independent of each other) go a
+    // group at a time; a group stops the drain if any of it fails.
+    for (let i = 0; i < pending.length; ) {
+      const op = pending[i] as (typeof pending)[number];
+      let end = i + 1;
+      if (op.kind === "contributor")
+        while (
+          end < pending.length &&
+          end - i < CONCURRENT_CREDITS &&
+          pending[end]?.kind === "contributor"
+        )
+          end++;
+      const group = pending.slice(i, end);
+      const results = await Promise.allSettled(group.map((g) => this.apply(row, account, g)));
+      results.forEach((r, k) => {
+        if (r.status === "fulfilled")
+          this.sql.exec(
+            "UPDATE outbox SET done_at = ? WHERE op_id = ?",
+            Date.now(),
+            group[k]?.op_id,
+          );
+      });
+      const failed = results.findIndex((r) => r.status === "rejected");
+      if (failed >= 0) {
+        const reason = (results[failed] as PromiseRejectedResult).reason;
+        console.error(`job ${row.id}: outbox ${group[failed]?.op_id} not applied yet`, reason);
         this.wakeAt(Date.now() + OUTBOX_RETRY_MS);
         await this.armAlarm();
         return;
       }
+      i = end;
     }
   }
 
