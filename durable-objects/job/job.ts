@@ -590,15 +590,7 @@ export class Job extends DurableObject<JobEnv> {
     const { spec } = this.specOf(row);
     const canary = slot.trust === "new" && Math.random() < CANARY_RATE;
     let task: TaskRow | undefined;
-    if (canary) {
-      task = one<TaskRow>(
-        this.sql,
-        `SELECT * FROM tasks WHERE status = 'accepted'
-           AND idx NOT IN (SELECT task_idx FROM replicas WHERE address = ?)
-         ORDER BY random() LIMIT 1`,
-        slot.address,
-      );
-    }
+    if (canary) task = this.canaryFor(slot.address);
     const isCanary = task !== undefined;
     // Replicas of a task go to different contributors.
     task ??= candidates.find(
@@ -646,6 +638,32 @@ export class Job extends DurableObject<JobEnv> {
       frame: `{"type":"task","task_id":"${taskId}","job_id":"${row.id}","lease_token":"${token}","deadline":${deadline},"task":${task.spec}}`,
     });
     this.wakeAt(deadline);
+  }
+
+  /**
+   * An accepted task `address` has not touched, picked at random: a few accepted tasks from a
+   * random index on (wrapping around), checked one by one with the `replicas (task_idx, address)`
+   * index, instead of ordering every accepted task at random on every lease.
+   */
+  private canaryFor(address: string): TaskRow | undefined {
+    const total = this.taskTotal();
+    const from = Math.floor(Math.random() * total);
+    const near = (op: ">=" | "<") =>
+      this.sql
+        .exec<TaskRow>(
+          `SELECT * FROM tasks WHERE status = 'accepted' AND idx ${op} ? ORDER BY idx LIMIT 16`,
+          from,
+        )
+        .toArray();
+    return [...near(">="), ...near("<")].find(
+      (t) =>
+        !one(
+          this.sql,
+          "SELECT 1 AS x FROM replicas WHERE task_idx = ? AND address = ?",
+          t.idx,
+          address,
+        ),
+    );
   }
 
   /** Ends leases past their deadline; returns how many. */
