@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { BillingStatus } from "./metering.ts";
 import { MicrosSchema } from "./money.ts";
 
 /** What an API key may do. `admin` manages keys; each area checks its own scope. */
@@ -67,6 +68,7 @@ export const AccountView = z
     email: z.string().nullable(),
     created_at: z.string().openapi({ format: "date-time" }),
     balance: Balance,
+    billing: BillingStatus,
   })
   .openapi("Account");
 export type AccountView = z.infer<typeof AccountView>;

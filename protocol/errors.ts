@@ -44,6 +44,10 @@ export const ERRORS = {
   // Keys.
   key_not_found: { status: 404, title: "API key not found" },
 
+  // Metering and billing (usage, invoices, spend caps).
+  spend_cap_exceeded: { status: 402, title: "This would pass a monthly spend cap" },
+  invoice_not_found: { status: 404, title: "No statement for this period yet" },
+
   // Storage.
   storage_quota_exceeded: { status: 413, title: "Storage quota exceeded" },
   upload_not_found: { status: 404, title: "Upload not found" },

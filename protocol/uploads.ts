@@ -14,6 +14,11 @@ export const Upload = z
     blocks: z.number().int(),
     blake3: z.string().nullable().openapi({ description: "BLAKE3 of a file's bytes, hex" }),
     created_at: z.string().openapi({ format: "date-time" }),
+    grace_until: z.string().nullable().openapi({
+      format: "date-time",
+      description:
+        "Set while the account's balance cannot pay for its storage: the upload is released at this time unless a deposit pays what is owed (`GET /v1/account`, `billing`)",
+    }),
   })
   .openapi("Upload");
 

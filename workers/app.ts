@@ -10,9 +10,12 @@ import { gateway } from "./routes/gateway.ts";
 import { jobs } from "./routes/jobs.ts";
 import { keys } from "./routes/keys.ts";
 import { meta } from "./routes/meta.ts";
+import { invoices } from "./routes/invoices.ts";
 import { prices } from "./routes/prices.ts";
+import { spendCaps } from "./routes/spend-caps.ts";
 import { uploadSessions } from "./routes/upload-sessions.ts";
 import { uploads } from "./routes/uploads.ts";
+import { usage } from "./routes/usage.ts";
 
 /**
  * The Tessera API: one Hono app, areas mounted from their route modules. Every input is parsed
@@ -60,6 +63,9 @@ export function createApp() {
   app.route("/", contribute);
   app.route("/", contributors);
   app.route("/", prices);
+  app.route("/", usage);
+  app.route("/", invoices);
+  app.route("/", spendCaps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

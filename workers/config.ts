@@ -27,6 +27,8 @@ const ConfigSchema = z.object({
   LEASE_SECONDS: int(1).max(86_400).default(120),
   STORAGE_PRICE_GIB_MONTH_MICROS: int(0).default(4_000),
   EGRESS_PRICE_GIB_MICROS: int(0).default(10_000),
+  STORAGE_GRACE_DAYS: int(0).max(365).default(7),
+  LOW_BALANCE_MICROS: int(0).default(1_000_000),
 });
 
 export interface Config {
@@ -46,6 +48,10 @@ export interface Config {
   /** USDC base units per GiB-month stored and per GiB served (`GET /v1/prices`). */
   storagePrice: Micros;
   egressPrice: Micros;
+  /** Days stored data is kept once the balance cannot pay for it, before it is released. */
+  storageGraceDays: number;
+  /** `GET /v1/account` warns (`billing.low_balance`) below this available balance. */
+  lowBalance: Micros;
   /** How long a contributor has for one task before it is offered elsewhere. */
   leaseMs: number;
 }
@@ -76,6 +82,8 @@ export function config(env: Settings): Config {
     leaseMs: raw.LEASE_SECONDS * 1000,
     storagePrice: raw.STORAGE_PRICE_GIB_MONTH_MICROS as Micros,
     egressPrice: raw.EGRESS_PRICE_GIB_MICROS as Micros,
+    storageGraceDays: raw.STORAGE_GRACE_DAYS,
+    lowBalance: raw.LOW_BALANCE_MICROS as Micros,
   };
   cache.set(env, parsed);
   return parsed;

@@ -51,6 +51,8 @@ export interface Settings {
   LEASE_SECONDS?: string;
   STORAGE_PRICE_GIB_MONTH_MICROS?: string;
   EGRESS_PRICE_GIB_MICROS?: string;
+  STORAGE_GRACE_DAYS?: string;
+  LOW_BALANCE_MICROS?: string;
 }
 
 export type Env = AccountBindings &

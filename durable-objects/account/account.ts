@@ -1,19 +1,42 @@
 import { DurableObject } from "cloudflare:workers";
 import type { AccountView, ApiKeyInfo, Scope } from "../../protocol/accounts.ts";
 import type { AccountId } from "../../protocol/ids.ts";
+import type { BillingStatus, Invoice, InvoiceSummary, SpendCap } from "../../protocol/metering.ts";
 import type { Micros } from "../../protocol/money.ts";
+import { type Config, config } from "../../workers/config.ts";
+import type { Settings } from "../../workers/env.ts";
 import { migrate, one, pageNewestFirst } from "../sql.ts";
+import { releaseUpload, type WriterBindings } from "../storage/writer.ts";
+import type { Treasury } from "../treasury/treasury.ts";
 import { type BeginOutcome, IdempotencyRecords, type StoredResponse } from "./idempotency.ts";
+import { invoice, invoiceList } from "./invoices.ts";
 import { Keys, type Principal } from "./keys.ts";
 import { Ledger, type LedgerResult } from "./ledger.ts";
+import { DAY_MS, HOUR_MS, Metering } from "./metering.ts";
 import { RateLimiter, type RatePolicy, type RateState } from "./rate-limit.ts";
 import { ACCOUNT_MIGRATIONS } from "./schema.ts";
-import { type RecordOutcome, type UploadRecord, Uploads } from "./uploads.ts";
+import { type CapRefusal, monthOf, SpendCaps } from "./spend-caps.ts";
+import { type NewUpload, type RecordOutcome, type UploadRecord, Uploads } from "./uploads.ts";
+import { type UsageQuery, usageReport } from "./usage.ts";
 
 export type { Principal } from "./keys.ts";
 export type { LedgerErrorCode, LedgerResult } from "./ledger.ts";
 export type { RateState } from "./rate-limit.ts";
-export type { RecordOutcome, SessionView, UploadKind, UploadRecord } from "./uploads.ts";
+export type {
+  NewUpload,
+  RecordOutcome,
+  SessionView,
+  UploadKind,
+  UploadRecord,
+} from "./uploads.ts";
+
+/** What the Account object reads from its environment: settings, blocks, the Treasury. */
+export type AccountEnv = Settings & WriterBindings & { TREASURY: DurableObjectNamespace<Treasury> };
+
+/** An upload as the API shows it: with the grace period its account's storage is in, if any. */
+export type UploadView = UploadRecord;
+
+export type HoldOutcome = LedgerResult | CapRefusal;
 
 export type AuthOutcome =
   | { ok: true; principal: Principal; rate: RateState }
@@ -39,20 +62,32 @@ const ALL_SCOPES: Scope[] = ["jobs", "storage", "billing", "admin"];
  * Methods are called over Workers RPC. Expected failures (no funds, unknown hold) come back as
  * values, not exceptions, so the caller can map them to problem documents without string matching.
  */
-export class Account extends DurableObject {
+export class Account extends DurableObject<AccountEnv> {
   private readonly ledger: Ledger;
   private readonly keys: Keys;
   private readonly idempotency: IdempotencyRecords;
   private readonly limiter = new RateLimiter();
   private readonly uploads: Uploads;
+  private readonly metering: Metering;
+  private readonly caps: SpendCaps;
 
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+  constructor(ctx: DurableObjectState, env: AccountEnv) {
+    super(ctx, env);
     ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, ACCOUNT_MIGRATIONS));
     this.ledger = new Ledger(ctx.storage);
     this.keys = new Keys(ctx.storage.sql);
     this.idempotency = new IdempotencyRecords(ctx.storage.sql);
     this.uploads = new Uploads(ctx.storage);
+    this.metering = new Metering(ctx.storage, this.ledger);
+    this.caps = new SpendCaps(ctx.storage.sql);
+  }
+
+  private get config(): Config {
+    return config(this.env);
+  }
+
+  private get prices() {
+    return { storage: this.config.storagePrice, egress: this.config.egressPrice };
   }
 
   /**
@@ -113,6 +148,30 @@ export class Account extends DurableObject {
       email: row.email,
       created_at: new Date(row.created_at).toISOString(),
       balance: { currency: "USDC", decimals: 6, available, held },
+      billing: this.billingStatus(),
+    };
+  }
+
+  /** Low-balance warning, runway at the current storage rate, what is owed, the grace period. */
+  billingStatus(): BillingStatus {
+    const { available } = this.ledger.balance();
+    const stored = this.metering.storedBytes();
+    const perDay = Metering.storageCostPerDay(stored, this.config.storagePrice);
+    const state = this.metering.state();
+    const owed = this.metering.owed();
+    const threshold = this.config.lowBalance;
+    return {
+      low_balance: available < threshold || owed > 0,
+      low_balance_threshold: threshold,
+      owed,
+      stored_bytes: stored,
+      storage_cost_per_day: perDay,
+      runway_days: stored === 0 ? null : perDay === 0 ? null : available / perDay,
+      grace_until: iso(state.grace_until),
+      released:
+        state.released_at === null
+          ? null
+          : { at: new Date(state.released_at).toISOString(), uploads: state.released_uploads },
     };
   }
 
@@ -132,26 +191,100 @@ export class Account extends DurableObject {
     return this.keys.revoke(keyId);
   }
 
+  // --- spend caps ---------------------------------------------------------------------------
+
+  /** Sets (or with `null` removes) a monthly cap on the account or on one of its keys. */
+  setSpendCap(
+    scope: "account" | string,
+    limit: Micros | null,
+    now = Date.now(),
+  ): SpendCap | undefined {
+    if (scope !== "account" && !this.keys.get(scope)) return undefined;
+    this.caps.set(scope, limit);
+    return this.spendCap(scope, now);
+  }
+
+  spendCap(scope: "account" | string, now = Date.now()): SpendCap | undefined {
+    if (scope !== "account" && !this.keys.get(scope)) return undefined;
+    return { scope, period: monthOf(now).period, ...this.caps.view(scope, now) };
+  }
+
+  /**
+   * Whether a new upload of `bytes` fits under the caps: storing it until the month ends must
+   * not take the account or the key past its cap (a cap already reached refuses any upload).
+   */
+  checkUploadSpend(keyId: string | null, bytes: number, now = Date.now()): CapRefusal | undefined {
+    const cost = Metering.storageCost(bytes, monthOf(now).end - now, this.config.storagePrice);
+    return this.caps.check(now, keyId, cost);
+  }
+
   // --- money --------------------------------------------------------------------------------
 
   balance() {
     return this.ledger.balance();
   }
 
-  credit(opId: string, amount: Micros, memo?: string): LedgerResult {
-    return this.ledger.credit(opId, amount, memo);
+  /**
+   * Credits the balance (deposits, grants). A new credit first pays what metered usage is owed;
+   * once nothing is owed the storage grace period ends.
+   */
+  async credit(opId: string, amount: Micros, memo?: string): Promise<LedgerResult> {
+    const result = this.ctx.storage.transactionSync(() => {
+      const r = this.ledger.credit(opId, amount, memo);
+      if (r.ok && !r.replayed && this.row()) {
+        const now = Date.now();
+        this.metering.collect(now, this.prices);
+        this.metering.updateGrace(now, this.graceMs);
+        return { ...r, balance: this.ledger.balance() };
+      }
+      return r;
+    });
+    await this.schedule(Date.now());
+    return result;
   }
 
   debit(opId: string, amount: Micros, memo?: string): LedgerResult {
     return this.ledger.debit(opId, amount, memo);
   }
 
-  hold(holdId: string, amount: Micros, memo?: string): LedgerResult {
-    return this.ledger.hold(holdId, amount, memo);
+  /**
+   * Holds `amount` for work in progress. With the key that asked, the hold counts against that
+   * key's spend cap as well as the account's; past either cap it is refused and nothing changes.
+   * A replay of an existing hold is never refused by a cap.
+   */
+  hold(holdId: string, amount: Micros, memo?: string, keyId?: string): HoldOutcome {
+    return this.ctx.storage.transactionSync((): HoldOutcome => {
+      const exists = one(this.ctx.storage.sql, "SELECT 1 AS x FROM holds WHERE id = ?", holdId);
+      if (!exists) {
+        const refused = this.caps.check(Date.now(), keyId ?? null, amount);
+        if (refused) return refused;
+      }
+      const r = this.ledger.hold(holdId, amount, memo);
+      if (r.ok && !r.replayed && keyId) {
+        this.ctx.storage.sql.exec("UPDATE holds SET key_id = ? WHERE id = ?", keyId, holdId);
+      }
+      return r;
+    });
   }
 
+  /**
+   * Spends part of a hold (a job's settlement). A capture is compute usage: it is recorded as a
+   * `compute` charge and usage event, attributed to the key that placed the hold.
+   */
   capture(holdId: string, amount: Micros, opId: string, memo?: string): LedgerResult {
-    return this.ledger.capture(holdId, amount, opId, memo);
+    return this.ctx.storage.transactionSync(() => {
+      const r = this.ledger.capture(holdId, amount, opId, memo);
+      if (r.ok && !r.replayed && amount > 0) {
+        const keyId =
+          one<{ key_id: string | null }>(
+            this.ctx.storage.sql,
+            "SELECT key_id FROM holds WHERE id = ?",
+            holdId,
+          )?.key_id ?? null;
+        this.metering.recordCompute(opId, holdId, keyId, amount, Date.now());
+      }
+      return r;
+    });
   }
 
   release(holdId: string, opId: string, memo?: string): LedgerResult<{ released: Micros }> {
@@ -168,28 +301,67 @@ export class Account extends DurableObject {
     return this.uploads.used();
   }
 
-  recordUpload(upload: Omit<UploadRecord, "created_at">, quota: number): RecordOutcome {
-    return this.uploads.record(upload, quota);
+  /** Records a finished upload (see `Uploads.record`), attributed to `keyId` when given. */
+  async recordUpload(upload: NewUpload, quota: number, keyId?: string): Promise<RecordOutcome> {
+    const outcome = this.uploads.record(upload, quota, keyId ?? null);
+    if (outcome.ok && outcome.created) await this.schedule(Date.now());
+    return outcome.ok ? { ...outcome, upload: this.withGrace(outcome.upload) } : outcome;
   }
 
-  getUpload(cid: string): UploadRecord | undefined {
-    return this.uploads.get(cid);
+  getUpload(cid: string): UploadView | undefined {
+    const upload = this.uploads.get(cid);
+    return upload && this.withGrace(upload);
   }
 
   listUploads(limit: number, before?: number) {
-    return this.uploads.list(limit, before);
+    const page = this.uploads.list(limit, before);
+    return { ...page, data: page.data.map((u) => this.withGrace(u)) };
   }
 
   removeUpload(cid: string): UploadRecord | undefined {
-    return this.uploads.remove(cid);
+    const removed = this.uploads.remove(cid);
+    return removed && this.withGrace(removed);
   }
 
-  recordUsage(id: string, kind: "gateway.served", bytes: number, cid: string | null): void {
-    this.uploads.usage(id, kind, bytes, cid);
+  /**
+   * Records bytes the gateway served (idempotent by `id`) and, on a customer account, charges
+   * them as egress at once; the fraction of a base unit is carried to the next response.
+   */
+  async recordUsage(
+    id: string,
+    kind: "gateway.served",
+    bytes: number,
+    cid: string | null,
+    keyId?: string,
+  ): Promise<void> {
+    const charged = this.ctx.storage.transactionSync(() => {
+      const now = Date.now();
+      const fresh = this.uploads.usage(id, kind, bytes, cid, keyId ?? null, now);
+      if (!fresh || !this.row()) return false;
+      this.metering.accrueEgress(keyId ?? null, bytes, this.prices.egress, now);
+      this.metering.collect(now, this.prices);
+      this.metering.updateGrace(now, this.graceMs);
+      return true;
+    });
+    if (charged) await this.schedule(Date.now());
   }
 
   usageEvents() {
     return this.uploads.usageEvents();
+  }
+
+  /** Usage of one meter in hourly or daily windows (see `usage.ts`). */
+  usage(query: UsageQuery) {
+    return usageReport(this.ctx.storage.sql, query);
+  }
+
+  /** The statement of one calendar month, e.g. `2026-11`. */
+  invoice(period: string, now = Date.now()): Invoice {
+    return invoice(this.ctx.storage.sql, period, now);
+  }
+
+  invoices(now = Date.now()): InvoiceSummary[] {
+    return invoiceList(this.ctx.storage.sql, now);
   }
 
   openUploadSession(id: string, name: string | null) {
@@ -208,8 +380,111 @@ export class Account extends DurableObject {
     this.uploads.closeSession(id, "aborted", null);
   }
 
-  completeUploadSession(id: string, upload: Omit<UploadRecord, "created_at">, quota: number) {
-    return this.uploads.completeSession(id, upload, quota);
+  async completeUploadSession(id: string, upload: NewUpload, quota: number, keyId?: string) {
+    const outcome = this.uploads.completeSession(id, upload, quota, keyId ?? null);
+    if (outcome.ok && outcome.created) await this.schedule(Date.now());
+    return outcome.ok ? { ...outcome, upload: this.withGrace(outcome.upload) } : outcome;
+  }
+
+  // --- metering -----------------------------------------------------------------------------
+
+  /**
+   * One metering step at `now` (the alarm passes the clock; tests pass a time): charges storage
+   * held since the last step, debits what is due if the balance covers it, starts or ends the
+   * grace period, and past its end releases every upload (each through the removal path: a
+   * `storage.removed` event, and its blocks given back by the outbox). Returns the status after.
+   */
+  async meter(now = Date.now()): Promise<BillingStatus> {
+    if (!this.row()) return this.billingStatus();
+    this.ctx.storage.transactionSync(() => {
+      this.metering.accrueStorage(now, this.config.storagePrice);
+      this.metering.collect(now, this.prices);
+      const state = this.metering.updateGrace(now, this.graceMs);
+      if (state.grace_until !== null && now >= state.grace_until) this.releaseAll(now);
+    });
+    await this.schedule(now);
+    return this.billingStatus();
+  }
+
+  /** Delivers the outbox rows due at `now`; a failure is retried later with a back-off. */
+  async deliver(now = Date.now()): Promise<number> {
+    const account = this.row()?.id;
+    let delivered = 0;
+    for (const row of this.metering.pending(now)) {
+      try {
+        if (row.kind === "revenue") {
+          const treasury = this.env.TREASURY.get(this.env.TREASURY.idFromName("treasury"));
+          await treasury.creditRevenue(
+            row.op_id,
+            row.meter ?? "",
+            account ?? "",
+            (row.amount ?? 0) as Micros,
+          );
+        } else if (row.ref) {
+          await releaseUpload(this.env, row.ref);
+        }
+        this.metering.delivered(row.op_id);
+        delivered++;
+      } catch (err) {
+        console.error(`account outbox ${row.op_id}: ${err}`);
+        this.metering.failed(row.op_id, row.attempts, now);
+      }
+    }
+    return delivered;
+  }
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    if (this.row()) await this.meter(now);
+    await this.deliver(now);
+    await this.schedule(now);
+  }
+
+  /** Ends the grace period: every upload is released; `billing.released` says when and how many. */
+  private releaseAll(now: number): void {
+    const cids = this.uploads.allCids();
+    for (const cid of cids) {
+      const removed = this.uploads.remove(cid, now);
+      if (!removed) continue;
+      this.ctx.storage.sql.exec(
+        "INSERT OR IGNORE INTO outbox (op_id, kind, ref, next_at) VALUES (?, 'release', ?, ?)",
+        `release:${removed.upload_id}`,
+        removed.upload_id,
+        now,
+      );
+    }
+    this.ctx.storage.sql.exec(
+      "UPDATE metering SET grace_until = NULL, released_at = ?, released_uploads = released_uploads + ? WHERE id = 1",
+      now,
+      cids.length,
+    );
+  }
+
+  /**
+   * One alarm drives the schedule: the earliest of an outbox delivery, the next hourly storage
+   * charge (while anything is stored or owed) and the end of a grace period.
+   */
+  private async schedule(now: number): Promise<void> {
+    const times: number[] = [];
+    const outbox = this.metering.nextOutboxAt();
+    if (outbox !== null) times.push(outbox);
+    const state = this.metering.state();
+    if (this.metering.storedBytes() > 0 || this.metering.owed() > 0) {
+      times.push(Math.max(state.storage_until ?? now, now) + HOUR_MS);
+    }
+    if (state.grace_until !== null) times.push(state.grace_until);
+    if (times.length === 0) return;
+    const next = Math.min(...times);
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  private get graceMs(): number {
+    return this.config.storageGraceDays * DAY_MS;
+  }
+
+  private withGrace(upload: UploadRecord): UploadView {
+    return { ...upload, grace_until: iso(this.metering.state().grace_until) };
   }
 
   // --- jobs ---------------------------------------------------------------------------------
@@ -257,3 +532,5 @@ export class Account extends DurableObject {
     return one<AccountRow>(this.ctx.storage.sql, "SELECT * FROM account LIMIT 1");
   }
 }
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -115,4 +115,85 @@ export const ACCOUNT_MIGRATIONS = [
     created_at  INTEGER NOT NULL
   );
   `,
+  `
+  -- Metering and billing (issue 7). Usage events gain the key that caused them and an amount
+  -- (compute captures); SQLite cannot widen a CHECK in place, so the table is rebuilt.
+  CREATE TABLE usage_events_v2 (
+    id      TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL CHECK (kind IN ('storage.added', 'storage.removed', 'gateway.served',
+                                          'compute.captured')),
+    bytes   INTEGER NOT NULL CHECK (bytes >= 0),
+    amount  INTEGER NOT NULL DEFAULT 0 CHECK (amount >= 0),
+    cid     TEXT,
+    key_id  TEXT,
+    ref     TEXT,
+    at      INTEGER NOT NULL
+  );
+  INSERT INTO usage_events_v2 (id, kind, bytes, cid, at)
+    SELECT id, kind, bytes, cid, at FROM usage_events;
+  DROP TABLE usage_events;
+  ALTER TABLE usage_events_v2 RENAME TO usage_events;
+  CREATE INDEX usage_events_at ON usage_events (at);
+
+  -- Which key placed a hold (spend caps count open holds) and stored an upload (storage usage).
+  ALTER TABLE holds ADD COLUMN key_id TEXT;
+  ALTER TABLE uploads ADD COLUMN key_id TEXT;
+
+  -- One row per usage charge: the journal debit or capture (same op id) with what it paid for.
+  CREATE TABLE charges (
+    op_id       TEXT PRIMARY KEY,
+    meter       TEXT NOT NULL CHECK (meter IN ('storage', 'egress', 'compute')),
+    key_id      TEXT,
+    quantity    REAL NOT NULL CHECK (quantity >= 0),
+    unit_price  INTEGER,
+    amount      INTEGER NOT NULL CHECK (amount >= 0),
+    ref         TEXT,
+    from_at     INTEGER NOT NULL,
+    to_at       INTEGER NOT NULL,
+    at          INTEGER NOT NULL
+  );
+  CREATE INDEX charges_at ON charges (at);
+
+  -- Metered usage not yet debited, per meter and key ('' = none): whole base units due, the
+  -- fraction of a base unit carried (a BigInt numerator as text), and the quantity they pay for.
+  CREATE TABLE meter_due (
+    meter      TEXT NOT NULL CHECK (meter IN ('storage', 'egress')),
+    key_id     TEXT NOT NULL,
+    remainder  TEXT NOT NULL DEFAULT '0',
+    due        INTEGER NOT NULL DEFAULT 0 CHECK (due >= 0),
+    quantity   REAL NOT NULL DEFAULT 0,
+    from_at    INTEGER,
+    to_at      INTEGER,
+    PRIMARY KEY (meter, key_id)
+  ) WITHOUT ROWID;
+
+  -- One row: storage charged up to storage_until; the grace period when the balance fell short.
+  CREATE TABLE metering (
+    id                INTEGER PRIMARY KEY CHECK (id = 1),
+    storage_until     INTEGER,
+    seq               INTEGER NOT NULL DEFAULT 0,
+    grace_until       INTEGER,
+    released_at       INTEGER,
+    released_uploads  INTEGER NOT NULL DEFAULT 0
+  );
+  INSERT INTO metering (id) VALUES (1);
+
+  -- Deliveries to other objects, written in the same transaction as the change they follow
+  -- (a debit's revenue for the Treasury, a released upload's blocks) and retried by the alarm.
+  CREATE TABLE outbox (
+    op_id     TEXT PRIMARY KEY,
+    kind      TEXT NOT NULL CHECK (kind IN ('revenue', 'release')),
+    meter     TEXT,
+    amount    INTEGER,
+    ref       TEXT,
+    attempts  INTEGER NOT NULL DEFAULT 0,
+    next_at   INTEGER NOT NULL
+  );
+
+  -- Monthly spend caps in base units: scope 'account' or a key id.
+  CREATE TABLE spend_caps (
+    scope          TEXT PRIMARY KEY,
+    monthly_limit  INTEGER NOT NULL CHECK (monthly_limit >= 0)
+  );
+  `,
 ] as const;

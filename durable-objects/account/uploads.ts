@@ -16,10 +16,29 @@ export interface UploadRecord {
   blocks: number;
   blake3: string | null;
   created_at: string;
+  /** When the account's storage is in a grace period (the Account fills it in), else null. */
+  grace_until: string | null;
 }
 
+/** What a finished upload is recorded with. */
+export type NewUpload = Omit<UploadRecord, "created_at" | "grace_until">;
+
 /** The `uploads` row: the record with its ordering key and the time as epoch milliseconds. */
-type UploadRow = Omit<UploadRecord, "created_at"> & { seq: number; created_at: number };
+type UploadRow = NewUpload & {
+  seq: number;
+  created_at: number;
+  key_id?: string | null;
+};
+
+export interface UsageEvent {
+  id: string;
+  kind: string;
+  bytes: number;
+  amount: number;
+  cid: string | null;
+  key_id: string | null;
+  at: number;
+}
 
 export type RecordOutcome =
   | { ok: true; created: boolean; upload: UploadRecord }
@@ -47,8 +66,8 @@ export interface SessionView {
 export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 function toRecord(row: UploadRow): UploadRecord {
-  const { seq: _seq, created_at, ...rest } = row;
-  return { ...rest, created_at: new Date(created_at).toISOString() };
+  const { seq: _seq, created_at, key_id: _key, ...rest } = row;
+  return { ...rest, created_at: new Date(created_at).toISOString(), grace_until: null };
 }
 
 export class Uploads {
@@ -77,7 +96,7 @@ export class Uploads {
    * Records a finished upload unless its CID is already held; refuses when it would take the
    * account past `quota` bytes. The quota check and the insert are one transaction.
    */
-  record(upload: Omit<UploadRecord, "created_at">, quota: number): RecordOutcome {
+  record(upload: NewUpload, quota: number, keyId: string | null = null): RecordOutcome {
     return this.storage.transactionSync((): RecordOutcome => {
       const existing = one<UploadRow>(this.sql, "SELECT * FROM uploads WHERE cid = ?", upload.cid);
       if (existing) return { ok: true, created: false, upload: toRecord(existing) };
@@ -91,8 +110,8 @@ export class Uploads {
       }
       const at = this.now();
       this.sql.exec(
-        `INSERT INTO uploads (cid, upload_id, name, kind, size, dag_size, blocks, blake3, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO uploads (cid, upload_id, name, kind, size, dag_size, blocks, blake3, created_at, key_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         upload.cid,
         upload.upload_id,
         upload.name,
@@ -102,8 +121,16 @@ export class Uploads {
         upload.blocks,
         upload.blake3,
         at,
+        keyId,
       );
-      this.usage(`added:${upload.upload_id}`, "storage.added", upload.dag_size, upload.cid);
+      this.usage(
+        `added:${upload.upload_id}`,
+        "storage.added",
+        upload.dag_size,
+        upload.cid,
+        keyId,
+        at,
+      );
       const row = one<UploadRow>(this.sql, "SELECT * FROM uploads WHERE cid = ?", upload.cid);
       if (!row) throw new Error("upload vanished after insert");
       return { ok: true, created: true, upload: toRecord(row) };
@@ -121,32 +148,57 @@ export class Uploads {
     return { data: rows.map(toRecord), next_cursor };
   }
 
-  /** Forgets an upload; the caller releases its blocks. */
-  remove(cid: string): UploadRecord | undefined {
+  /**
+   * Forgets an upload; the caller releases its blocks. The `storage.removed` event carries the
+   * key that stored it, so per-key storage usage ends where it began.
+   */
+  remove(cid: string, at = this.now()): UploadRecord | undefined {
     return this.storage.transactionSync(() => {
-      const row = one<UploadRow>(this.sql, "SELECT * FROM uploads WHERE cid = ?", cid);
+      const row = one<UploadRow & { key_id: string | null }>(
+        this.sql,
+        "SELECT * FROM uploads WHERE cid = ?",
+        cid,
+      );
       if (!row) return undefined;
       this.sql.exec("DELETE FROM uploads WHERE cid = ?", cid);
-      this.usage(`removed:${row.upload_id}`, "storage.removed", row.dag_size, cid);
+      this.usage(`removed:${row.upload_id}`, "storage.removed", row.dag_size, cid, row.key_id, at);
       return toRecord(row);
     });
   }
 
-  usage(id: string, kind: string, bytes: number, cid: string | null): void {
-    this.sql.exec(
-      "INSERT OR IGNORE INTO usage_events (id, kind, bytes, cid, at) VALUES (?, ?, ?, ?, ?)",
+  /** Every upload's CID, for a release of the whole account's storage. */
+  allCids(): string[] {
+    return this.sql
+      .exec<{ cid: string }>("SELECT cid FROM uploads ORDER BY seq")
+      .toArray()
+      .map((r) => r.cid);
+  }
+
+  /** Records a usage event; answers whether it is new (an id seen before changes nothing). */
+  usage(
+    id: string,
+    kind: string,
+    bytes: number,
+    cid: string | null,
+    keyId: string | null = null,
+    at = this.now(),
+  ): boolean {
+    const cursor = this.sql.exec(
+      "INSERT OR IGNORE INTO usage_events (id, kind, bytes, cid, key_id, at) VALUES (?, ?, ?, ?, ?, ?)",
       id,
       kind,
       bytes,
       cid,
-      this.now(),
+      keyId,
+      at,
     );
+    return cursor.rowsWritten > 0;
   }
 
-  usageEvents(): { id: string; kind: string; bytes: number; cid: string | null; at: number }[] {
+  usageEvents(): UsageEvent[] {
     return this.sql
-      .exec<{ id: string; kind: string; bytes: number; cid: string | null; at: number }>(
-        "SELECT * FROM usage_events ORDER BY at, id",
+      .exec<UsageEvent & Record<string, SqlStorageValue>>(
+        "SELECT id, kind, bytes, amount, cid, key_id, at FROM usage_events ORDER BY at, id",
       )
       .toArray();
   }
@@ -227,8 +279,9 @@ export class Uploads {
    */
   completeSession(
     id: string,
-    upload: Omit<UploadRecord, "created_at">,
+    upload: NewUpload,
     quota: number,
+    keyId: string | null = null,
   ): RecordOutcome {
     try {
       return this.storage.transactionSync((): RecordOutcome => {
@@ -248,7 +301,7 @@ export class Uploads {
           if (existing) return { ok: true, created: false, upload: existing };
         }
         this.closeSession(id, "completed", upload.cid);
-        const outcome = this.record(upload, quota);
+        const outcome = this.record(upload, quota, keyId);
         if (!outcome.ok) throw new Rollback(outcome);
         return outcome;
       });

@@ -12,7 +12,9 @@ import type { AppEnv } from "../http/types.ts";
  * The gateway is public, so whose usage is it? A request that carries a valid API key is metered
  * to that key's account (SDKs and dashboards send one); an anonymous request is metered to the
  * platform's own usage record (the `platform` Account object), so egress is always counted even
- * when nobody can be billed for it. Recording happens after the response, in `waitUntil`.
+ * when nobody can be billed for it. Recording happens after the response, in `waitUntil`; on a
+ * customer's account it is also the egress charge (`EGRESS_PRICE_GIB_MICROS`, fractions of a base
+ * unit carried), attributed to the key.
  */
 export const PLATFORM_USAGE = "platform";
 
@@ -33,7 +35,7 @@ async function record(c: Context<AppEnv>, cid: CID, bytes: number, id: string): 
     // Only a key that authenticates may have usage recorded against its account; identifying it
     // does not count against the key's API rate limit.
     if (await account.identify(key)) {
-      await account.recordUsage(id, "gateway.served", bytes, cid.toString());
+      await account.recordUsage(id, "gateway.served", bytes, cid.toString(), parsed.keyId);
       return;
     }
   }

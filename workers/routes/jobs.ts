@@ -90,7 +90,7 @@ const createJob = createRoute({
   tags: ["Jobs"],
   summary: "Create a job",
   description:
-    "Prices the job, holds the price in escrow on the account's balance and creates the job. No hold, no job: without the balance the answer is 402 `insufficient_funds` and nothing is created or charged. With an Idempotency-Key a retry can never hold twice.",
+    "Prices the job, holds the price in escrow on the account's balance and creates the job. No hold, no job: without the balance the answer is 402 `insufficient_funds`, past a monthly spend cap (the hold counts) 402 `spend_cap_exceeded`, and nothing is created or charged. With an Idempotency-Key a retry can never hold twice.",
   security: SECURITY,
   middleware: [authenticate, requireScope("jobs"), jsonBody] as const,
   request: { headers: IdempotencyKeyHeader, body: jsonRequest(JobSpec) },
@@ -103,6 +103,7 @@ const createJob = createRoute({
       "job_too_large",
       "price_exceeds_max",
       "insufficient_funds",
+      "spend_cap_exceeded",
     ),
   },
 });
@@ -118,7 +119,7 @@ jobs.openapi(createJob, async (c) => {
     // With an Idempotency-Key the job id (and so the hold id) follows from it: a retry after a
     // crash finds the same hold (a no-op) and the same Job object.
     const id = key ? await jobIdFor(accountId, key) : `job_${randomBase32(20)}`;
-    const hold = await account.hold(id, priced.quote.total, `job ${id}`);
+    const hold = await account.hold(id, priced.quote.total, `job ${id}`, c.var.principal.keyId);
     if (!hold.ok) throw new ApiError(hold.code, hold.detail);
     const job = c.env.JOB.get(c.env.JOB.idFromName(id));
     const view = await job.create({

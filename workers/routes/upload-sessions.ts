@@ -203,7 +203,8 @@ uploadSessions.openapi(complete, async (c) => {
       writer,
       { ...file, name: session.name, kind: "file" },
       settings.storageQuotaBytes,
-      (row) => account.completeUploadSession(id, row, settings.storageQuotaBytes),
+      (row) =>
+        account.completeUploadSession(id, row, settings.storageQuotaBytes, c.var.principal.keyId),
     );
     // The upload is recorded: a failure to drop the staged parts must not undo it.
     await env.BLOCKS.delete(numbers.map((n) => stagingKey(accountId, id, n))).catch((err) =>

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { CID } from "multiformats/cid";
+import type { Account } from "../../durable-objects/account/account.ts";
 import { BlockWriter, releaseUpload } from "../../durable-objects/storage/writer.ts";
 import {
   CarUpload,
@@ -63,6 +64,7 @@ const createUpload = createRoute({
       "unsupported_media_type",
       "payload_too_large",
       "storage_quota_exceeded",
+      "spend_cap_exceeded",
       "invalid_car",
       "car_block_mismatch",
       "invalid_path",
@@ -95,6 +97,11 @@ uploads.openapi(createUpload, async (c) => {
     account,
     idempotencyKey(c),
     async () => {
+      const keyId = c.var.principal.keyId;
+      // Storing it for the rest of the month must fit under the spend caps; unknown length
+      // (a streamed body) asks only whether a cap is already reached.
+      const refused = await account.checkUploadSpend(keyId, Number.isFinite(length) ? length : 0);
+      if (refused) throw new ApiError(refused.code, `${refused.detail}.`);
       const budget = { remaining: settings.storageQuotaBytes - (await account.storageUsed()) };
       if (length > budget.remaining) {
         throw new ApiError(
@@ -108,6 +115,9 @@ uploads.openapi(createUpload, async (c) => {
       );
       const writer = new BlockWriter(c.env, newUploadId());
       const quota = settings.storageQuotaBytes;
+      // Recorded with the key that stored it: per-key storage usage and spend.
+      const record = (row: Parameters<Account["recordUpload"]>[0]) =>
+        account.recordUpload(row, quota, keyId);
       try {
         if (mediaType === "application/octet-stream") {
           const file = await ingestFile(single(body), writer, budget);
@@ -118,6 +128,7 @@ uploads.openapi(createUpload, async (c) => {
             writer,
             { ...file, name: name ?? null, kind },
             quota,
+            record,
           );
           return c.json(done.upload, done.created ? 201 : 200);
         }
@@ -131,14 +142,14 @@ uploads.openapi(createUpload, async (c) => {
             size: car.size,
             blake3: null,
           };
-          const done = await finishUpload(c.env, account, writer, upload, quota);
+          const done = await finishUpload(c.env, account, writer, upload, quota, record);
           const roots = car.roots.map(String);
           return c.json({ ...done.upload, roots }, done.created ? 201 : 200);
         }
         const form = await readForm(body, c.req.header("content-type") ?? "");
         const dir = await ingestDirectory(form, writer, budget);
         const upload = { ...dir, name: name ?? null, kind: "directory" as const, blake3: null };
-        const done = await finishUpload(c.env, account, writer, upload, quota);
+        const done = await finishUpload(c.env, account, writer, upload, quota, record);
         return c.json({ ...done.upload, files: dir.files }, done.created ? 201 : 200);
       } catch (err) {
         await writer.abort();
