@@ -47,7 +47,7 @@ export function usageReport(sql: SqlStorage, q: UsageQuery): UsageReport {
     const key = q.keyId === undefined ? "" : " AND key_id = ?";
     const rows = sql
       .exec<{ bucket: number; n: number }>(
-        `SELECT (at - ?) / ? AS bucket, SUM(${column}) AS n FROM usage_events
+        `SELECT CAST((at - ?) / ? AS INTEGER) AS bucket, SUM(${column}) AS n FROM usage_events
          WHERE kind = ? AND at >= ? AND at < ?${key} GROUP BY bucket`,
         start,
         size,
@@ -57,7 +57,7 @@ export function usageReport(sql: SqlStorage, q: UsageQuery): UsageReport {
         ...(q.keyId === undefined ? [] : [q.keyId]),
       )
       .toArray();
-    for (const r of rows) quantities[Math.floor(r.bucket)] = r.n;
+    for (const r of rows) quantities[r.bucket] = (quantities[r.bucket] ?? 0) + r.n;
   }
   const iso = (ms: number) => new Date(ms).toISOString();
   return {

@@ -34,7 +34,7 @@ usage.openapi(route, async (c) => {
   const q = c.req.valid("query");
   const size = WINDOW_MS[q.window];
   const to = q.to ?? Date.now();
-  const from = q.from ?? to - 24 * size;
+  const from = q.from ?? Math.ceil(to / size) * size - 24 * size;
   const windows = Math.ceil(to / size) - Math.floor(from / size);
   if (!(from < to)) throw new ApiError("validation_failed", "`from` must be before `to`.");
   if (windows > MAX_WINDOWS[q.window]) {
