@@ -4,7 +4,9 @@ import { defineConfig } from "vitest/config";
 // Three suites, one command (`npm test`):
 // - workers: Worker and Durable Object code inside workerd (the Workers vitest plugin);
 // - node: code that runs outside Cloudflare (wasm, contracts, client) in Node 24;
-// - browser: real Chromium with WebGPU against a `wrangler dev` server started by the suite.
+// - browser: real Chromium with WebGPU against a `wrangler dev` server started by the suite;
+// - settlement: the Worker in workerd with Solana settlement configured, against a LiteSVM
+//   cluster behind the JSON-RPC front that `test/settlement/global-setup.ts` starts.
 export default defineConfig({
   test: {
     projects: [
@@ -26,6 +28,32 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts", "wasm/**/*.workerd.test.ts"],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                ...inject("settlement"),
+                ADMIN_TOKEN: "settlement-test-operator-token",
+                PAYOUT_THRESHOLD_MICROS: "1000000",
+                DEPOSIT_MIN_MICROS: "1000",
+                STAKE_TIER_MICROS: "10000000",
+                STAKE_SLASH_BPS: "2500",
+                UNSTAKE_COOLDOWN: "2",
+                // The tests run the Treasury's alarm themselves (runDurableObjectAlarm).
+                SETTLEMENT_POLL_SECONDS: "3600",
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "settlement",
+          include: ["test/settlement/**/*.test.ts"],
+          globalSetup: ["test/settlement/global-setup.ts"],
           testTimeout: 60_000,
         },
       },

@@ -88,6 +88,16 @@ export const ERRORS = {
   upgrade_required: { status: 426, title: "This endpoint speaks WebSocket" },
   pool_full: { status: 503, title: "This contributor pool takes no more connections now" },
 
+  // Settlement on Solana (deposits, payouts, stake).
+  billing_not_configured: {
+    status: 503,
+    title: "Solana settlement is not configured on this deployment",
+  },
+  deposit_not_found: { status: 404, title: "Deposit not found" },
+  bad_signature: { status: 401, title: "The contributor's signature does not verify" },
+  insufficient_stake: { status: 409, title: "Less stake is locked than asked for" },
+  admin_not_configured: { status: 503, title: "No operator admin token is configured" },
+
   // Everything we did not foresee. Never carries internals.
   internal: { status: 500, title: "Internal server error" },
 } as const satisfies Record<string, { status: number; title: string }>;

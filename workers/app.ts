@@ -4,6 +4,8 @@ import { requestId } from "hono/request-id";
 import { ApiError, toProblemResponse, validationError } from "./http/problem.ts";
 import type { AppEnv } from "./http/types.ts";
 import { accounts } from "./routes/accounts.ts";
+import { admin } from "./routes/admin.ts";
+import { billing } from "./routes/billing.ts";
 import { contribute } from "./routes/contribute.ts";
 import { contributors } from "./routes/contributors.ts";
 import { gateway } from "./routes/gateway.ts";
@@ -63,6 +65,8 @@ export function createApp() {
   app.route("/", contribute);
   app.route("/", contributors);
   app.route("/", prices);
+  app.route("/", billing);
+  app.route("/", admin);
   app.route("/", usage);
   app.route("/", invoices);
   app.route("/", spendCaps);

@@ -29,7 +29,30 @@ const ConfigSchema = z.object({
   EGRESS_PRICE_GIB_MICROS: int(0).default(10_000),
   STORAGE_GRACE_DAYS: int(0).max(365).default(7),
   LOW_BALANCE_MICROS: int(0).default(1_000_000),
+  // Solana settlement (contracts/README.md). Without the first three, billing answers 503.
+  SOLANA_RPC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  USDC_MINT: z
+    .string()
+    .regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/)
+    .optional(),
+  TREASURY_KEY: z.string().min(1).optional(),
+  PAYOUT_THRESHOLD_MICROS: int(1).default(10_000_000),
+  DEPOSIT_TTL: int(60).default(3600),
+  DEPOSIT_MIN_MICROS: int(1).default(1_000_000),
+  SETTLEMENT_POLL_SECONDS: int(1).default(15),
+  STAKE_SLASH_BPS: int(0).max(10_000).default(2500),
+  STAKE_TIER_MICROS: int(1).default(100_000_000),
+  UNSTAKE_COOLDOWN: int(0).default(7 * 86_400),
 });
+
+/** Where the Treasury settles on Solana; `null` when the deployment has not configured it. */
+export interface SolanaSettings {
+  rpcUrl: string;
+  /** The USDC mint (mainnet: EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v). */
+  mint: string;
+  /** The treasury keypair (a Worker secret): its wallet receives deposits and signs payouts. */
+  treasuryKey: string;
+}
 
 export interface Config {
   openSignup: boolean;
@@ -54,6 +77,22 @@ export interface Config {
   lowBalance: Micros;
   /** How long a contributor has for one task before it is offered elsewhere. */
   leaseMs: number;
+  /** Solana settlement; null (deposits and payouts answer `billing_not_configured`) by default. */
+  solana: SolanaSettings | null;
+  /** Earnings at or above this are paid out on Solana in the next batch. */
+  payoutThreshold: Micros;
+  /** How long a deposit (or stake) request waits for its payment. */
+  depositTtlMs: number;
+  /** The smallest deposit or stake a request may ask for. */
+  depositMin: Micros;
+  /** How often the Treasury's alarm looks for payments and pays batches while it has work. */
+  settlementPollMs: number;
+  /** Share of stake (basis points) a contributor caught cheating loses to insurance. */
+  stakeSlashBps: number;
+  /** Stake at or above this raises a contributor's trust tier by one step. */
+  stakeTier: Micros;
+  /** How long unstaked USDC waits (still slashable) before it is paid back. */
+  unstakeCooldownMs: number;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -84,6 +123,17 @@ export function config(env: Settings): Config {
     egressPrice: raw.EGRESS_PRICE_GIB_MICROS as Micros,
     storageGraceDays: raw.STORAGE_GRACE_DAYS,
     lowBalance: raw.LOW_BALANCE_MICROS as Micros,
+    solana:
+      raw.SOLANA_RPC_URL && raw.USDC_MINT && raw.TREASURY_KEY
+        ? { rpcUrl: raw.SOLANA_RPC_URL, mint: raw.USDC_MINT, treasuryKey: raw.TREASURY_KEY }
+        : null,
+    payoutThreshold: raw.PAYOUT_THRESHOLD_MICROS as Micros,
+    depositTtlMs: raw.DEPOSIT_TTL * 1000,
+    depositMin: raw.DEPOSIT_MIN_MICROS as Micros,
+    settlementPollMs: raw.SETTLEMENT_POLL_SECONDS * 1000,
+    stakeSlashBps: raw.STAKE_SLASH_BPS,
+    stakeTier: raw.STAKE_TIER_MICROS as Micros,
+    unstakeCooldownMs: raw.UNSTAKE_COOLDOWN * 1000,
   };
   cache.set(env, parsed);
   return parsed;

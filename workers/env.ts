@@ -53,6 +53,17 @@ export interface Settings {
   EGRESS_PRICE_GIB_MICROS?: string;
   STORAGE_GRACE_DAYS?: string;
   LOW_BALANCE_MICROS?: string;
+  /** Solana settlement: a JSON-RPC endpoint, the USDC mint, and (secret) the treasury keypair. */
+  SOLANA_RPC_URL?: string;
+  USDC_MINT?: string;
+  TREASURY_KEY?: string;
+  PAYOUT_THRESHOLD_MICROS?: string;
+  DEPOSIT_TTL?: string;
+  DEPOSIT_MIN_MICROS?: string;
+  SETTLEMENT_POLL_SECONDS?: string;
+  STAKE_SLASH_BPS?: string;
+  STAKE_TIER_MICROS?: string;
+  UNSTAKE_COOLDOWN?: string;
 }
 
 export type Env = AccountBindings &

@@ -11,7 +11,10 @@
  *
  * Faults for crash tests: `failNext(method)` answers that method's next call with HTTP 503 (the
  * request may or may not have done its work, as with a real dropped connection: a failed
- * `sendTransaction` is still submitted first), and `chain.dropIncoming` loses transactions.
+ * `sendTransaction` is still submitted first), `crashAfter(method)` lets that method's next call
+ * do its work and then answers it and every later call with 503 until `heal()` (the caller's
+ * process dying right after the call: nothing it would do next happens), and
+ * `chain.dropIncoming` loses transactions.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -52,12 +55,17 @@ export interface RpcFront {
   calls: string[];
   /** Answers the next `times` calls of `method` with HTTP 503, after doing `sendTransaction`'s work. */
   failNext(method: string, times?: number): void;
+  /** After the next call of `method` has done its work, every answer is 503 until `heal()`. */
+  crashAfter(method: string): void;
+  heal(): void;
   close(): Promise<void>;
 }
 
 export async function startRpcFront(chain: TestChain): Promise<RpcFront> {
   const calls: string[] = [];
   const failures = new Map<string, number>();
+  let crashArmed: string | undefined;
+  let crashed = false;
   const methods = handlers(chain);
 
   const server: Server = createServer(async (req, res) => {
@@ -78,6 +86,19 @@ export async function startRpcFront(chain: TestChain): Promise<RpcFront> {
       const handler = methods[method];
       if (!handler) throw new JsonRpcError(-32601, "Method not found");
       const params = Array.isArray(request.params) ? request.params : [];
+      if (crashed) {
+        res.writeHead(503).end();
+        return;
+      }
+      if (crashArmed === method) {
+        crashArmed = undefined;
+        crashed = true;
+        try {
+          handler(params);
+        } catch {}
+        res.writeHead(503).end();
+        return;
+      }
       const injected = failures.get(method) ?? 0;
       if (injected > 0) {
         failures.set(method, injected - 1);
@@ -108,6 +129,13 @@ export async function startRpcFront(chain: TestChain): Promise<RpcFront> {
     calls,
     failNext(method, times = 1) {
       failures.set(method, (failures.get(method) ?? 0) + times);
+    },
+    crashAfter(method) {
+      crashArmed = method;
+    },
+    heal() {
+      crashArmed = undefined;
+      crashed = false;
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -1,40 +1,75 @@
 import { DurableObject } from "cloudflare:workers";
+import { address, type KeyPairSigner } from "@solana/kit";
+import {
+  createTreasuryRpc,
+  PayoutError,
+  type TreasuryRpc,
+  treasuryBalance,
+  treasurySigner,
+} from "../../contracts/index.ts";
 import type { Micros } from "../../protocol/money.ts";
+import { config, type SolanaSettings } from "../../workers/config.ts";
+import type { Env } from "../../workers/env.ts";
 import { migrate, one } from "../sql.ts";
+import {
+  createIntent,
+  type IntentKind,
+  type IntentView,
+  intentRow,
+  intentView,
+  lookForPayment,
+  pendingIntents,
+  settleIntent,
+} from "./intents.ts";
+import { computeLedger, type LedgerProof } from "./ledger.ts";
+import {
+  hasPayoutWork,
+  markBatchPaid,
+  openBatches,
+  payOpenBatch,
+  planBatches,
+  type QueuedPayout,
+  queuePayout,
+} from "./payouts.ts";
+import { TREASURY_MIGRATIONS } from "./schema.ts";
+
+export type { IntentView } from "./intents.ts";
+export type { LedgerProof } from "./ledger.ts";
+export type { QueuedPayout } from "./payouts.ts";
+
+export type IntentOutcome =
+  | { ok: true; intent: IntentView; recipient: string; mint: string }
+  | { ok: false; code: "billing_not_configured"; detail: string };
+
+/** What an operator must set for settlement, said the same way everywhere it is missing. */
+export const NOT_CONFIGURED =
+  "Solana settlement is off: set SOLANA_RPC_URL and USDC_MINT in [vars] and the TREASURY_KEY secret (`wrangler secret put TREASURY_KEY`; README, Configuration).";
 
 /**
- * The platform's own books (one object, named `treasury`). As built: the platform fee account,
- * credited by each job's settlement with an operation id (`job:<id>:fee`), so a retried
- * settlement never counts a fee twice; and metered revenue (storage, egress) debited by accounts,
- * credited here with the account's journal op id. Deposits and payouts on Solana arrive with billing.
+ * The platform's books and its wallet on Solana (one object, named `treasury`).
+ *
+ * - Fees (each job's settlement, `job:<id>:fee`) and metered revenue (storage, egress, keyed by
+ *   the account's journal op id), idempotent by op id.
+ * - Deposit and stake intents (`intents.ts`): the alarm polls the RPC for their payments and
+ *   credits each once, through the outbox, to the customer's `Account` or the `Contributor`.
+ * - Payouts (`payouts.ts`): queued by Contributors, paid by the alarm in memo-tagged batches that
+ *   are never paid twice; the landing is reported back through the outbox.
+ * - Insurance: stake slashed from contributors caught cheating.
+ * - The registry of accounts and contributors, and the ledger proof over all of it (`ledger.ts`).
+ *
+ * One alarm drives all of it, every `SETTLEMENT_POLL_SECONDS` while anything is open.
  */
-const MIGRATIONS = [
-  `CREATE TABLE fees (
-     op_id   TEXT PRIMARY KEY,
-     job_id  TEXT NOT NULL,
-     amount  INTEGER NOT NULL CHECK (amount >= 0),
-     at      INTEGER NOT NULL
-   );`,
-  // Metered charges (storage held, egress served): what an account paid the platform directly,
-  // not through a job. One row per charge, keyed by the Account's journal op id.
-  `CREATE TABLE revenue (
-     op_id    TEXT PRIMARY KEY,
-     meter    TEXT NOT NULL,
-     account  TEXT NOT NULL,
-     amount   INTEGER NOT NULL CHECK (amount >= 0),
-     at       INTEGER NOT NULL
-   );`,
-] as const;
+export class Treasury extends DurableObject<Env> {
+  private signer: Promise<KeyPairSigner> | undefined;
 
-export class Treasury extends DurableObject {
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
-    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, MIGRATIONS));
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, TREASURY_MIGRATIONS));
   }
 
   /** Credits a job's platform fee; the same `opId` again changes nothing. */
   creditFee(opId: string, jobId: string, amount: Micros): void {
-    this.ctx.storage.sql.exec(
+    this.sql.exec(
       "INSERT OR IGNORE INTO fees (op_id, job_id, amount, at) VALUES (?, ?, ?, ?)",
       opId,
       jobId,
@@ -45,7 +80,7 @@ export class Treasury extends DurableObject {
 
   /** Credits a metered charge (storage, egress) debited from an account; idempotent by `opId`. */
   creditRevenue(opId: string, meter: string, account: string, amount: Micros): void {
-    this.ctx.storage.sql.exec(
+    this.sql.exec(
       "INSERT OR IGNORE INTO revenue (op_id, meter, account, amount, at) VALUES (?, ?, ?, ?, ?)",
       opId,
       meter,
@@ -57,26 +92,268 @@ export class Treasury extends DurableObject {
 
   /** Every metered charge credited so far. */
   revenue(): Micros {
-    return (one<{ total: number }>(
-      this.ctx.storage.sql,
-      "SELECT COALESCE(SUM(amount), 0) AS total FROM revenue",
-    )?.total ?? 0) as Micros;
+    return this.total("SELECT COALESCE(SUM(amount), 0) AS total FROM revenue");
   }
 
   /** The fee credited for one job (0 if none yet). */
   feeFor(jobId: string): Micros {
-    return (one<{ total: number }>(
-      this.ctx.storage.sql,
-      "SELECT COALESCE(SUM(amount), 0) AS total FROM fees WHERE job_id = ?",
-      jobId,
-    )?.total ?? 0) as Micros;
+    return this.total("SELECT COALESCE(SUM(amount), 0) AS total FROM fees WHERE job_id = ?", jobId);
   }
 
   /** Every fee credited so far. */
   fees(): Micros {
-    return (one<{ total: number }>(
-      this.ctx.storage.sql,
-      "SELECT COALESCE(SUM(amount), 0) AS total FROM fees",
-    )?.total ?? 0) as Micros;
+    return this.total("SELECT COALESCE(SUM(amount), 0) AS total FROM fees");
+  }
+
+  /** Files an account for the ledger proof (at signup, before the account opens); idempotent. */
+  registerAccount(accountId: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO accounts (id, at) VALUES (?, ?)", accountId, Date.now());
+  }
+
+  /** Files a contributor for the ledger proof (first earning or stake); idempotent. */
+  registerContributor(address: string): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO contributors (address, at) VALUES (?, ?)",
+      address,
+      Date.now(),
+    );
+  }
+
+  /** Slashed stake, moved to the platform's insurance; idempotent by `opId`. */
+  creditInsurance(opId: string, contributor: string, amount: Micros): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO insurance (op_id, contributor, amount, at) VALUES (?, ?, ?, ?)",
+      opId,
+      contributor,
+      amount,
+      Date.now(),
+    );
+  }
+
+  /**
+   * A deposit (to an account) or stake (to a contributor) request: a Solana Pay URL with a fresh
+   * reference, watched from now until `DEPOSIT_TTL` has passed. Idempotent by `id`.
+   */
+  async createIntent(input: {
+    id: string;
+    kind: IntentKind;
+    owner: string;
+    amount: Micros;
+  }): Promise<IntentOutcome> {
+    const solana = this.solana();
+    if (!solana) return { ok: false, code: "billing_not_configured", detail: NOT_CONFIGURED };
+    const treasury = (await this.treasurySigner(solana)).address;
+    const settings = config(this.env);
+    const row = createIntent(
+      this.sql,
+      {
+        ...input,
+        ttlMs: settings.depositTtlMs,
+        treasury,
+        mint: address(solana.mint),
+      },
+      Date.now(),
+    );
+    if (input.kind === "stake") this.registerContributor(input.owner);
+    await this.schedule(settings.settlementPollMs);
+    return { ok: true, intent: intentView(row), recipient: treasury, mint: solana.mint };
+  }
+
+  intent(id: string): IntentView | undefined {
+    const row = intentRow(this.sql, id);
+    return row ? intentView(row) : undefined;
+  }
+
+  /** A Contributor's payout to send in the next batch; idempotent by payout id. */
+  async queuePayout(payout: QueuedPayout): Promise<void> {
+    queuePayout(this.sql, payout, Date.now());
+    this.registerContributor(payout.contributor);
+    await this.schedule(0);
+  }
+
+  /** Payouts of one contributor, newest first (for its public record). */
+  payoutsOf(contributor: string) {
+    return this.sql
+      .exec<{ id: string; status: string; signature: string | null }>(
+        "SELECT id, status, signature FROM payouts WHERE contributor = ? ORDER BY created_at DESC",
+        contributor,
+      )
+      .toArray();
+  }
+
+  /** The books, proved: see `ledger.ts`. Delivers the outbox first so nothing is in flight. */
+  async ledger(): Promise<LedgerProof> {
+    await this.deliver();
+    const solana = this.solana();
+    let onChain: { balance: bigint } | null = null;
+    if (solana) {
+      const treasury = (await this.treasurySigner(solana)).address;
+      onChain = {
+        balance: await treasuryBalance(this.rpc(solana), treasury, address(solana.mint)),
+      };
+    }
+    return computeLedger(this.sql, this.env, onChain);
+  }
+
+  /**
+   * The watcher: delivers the outbox, looks for the payments of open intents, pays open and
+   * queued payout batches, delivers again, and comes back while any of that is unfinished. One
+   * failing step is recorded (`last_error`, logged) and retried; it does not stop the others.
+   */
+  override async alarm(): Promise<void> {
+    const solana = this.solana();
+    await this.deliver();
+    if (solana) {
+      await this.watchIntents(solana).catch((e) => console.error("treasury: intents:", e));
+      await this.payBatches(solana).catch((e) => console.error("treasury: payouts:", e));
+      await this.deliver();
+    }
+    const open =
+      pendingIntents(this.sql, 1).length > 0 ||
+      (solana !== null && hasPayoutWork(this.sql)) ||
+      one(this.sql, "SELECT 1 AS x FROM outbox WHERE delivered_at IS NULL LIMIT 1") !== undefined;
+    if (open) await this.schedule(config(this.env).settlementPollMs);
+  }
+
+  private async watchIntents(solana: SolanaSettings): Promise<void> {
+    const rpc = this.rpc(solana);
+    const chain = {
+      treasury: (await this.treasurySigner(solana)).address,
+      mint: address(solana.mint),
+    };
+    for (const row of pendingIntents(this.sql)) {
+      const check = await lookForPayment(this.sql, rpc, row, chain);
+      const now = Date.now();
+      this.ctx.storage.transactionSync(() => {
+        const credit = settleIntent(this.sql, row, check, now);
+        if (!credit) return;
+        if (row.kind === "deposit") {
+          this.enqueue(`deposit:${row.id}`, "account", row.owner, "credit", credit.amount, {
+            memo: `deposit ${row.id}`,
+          });
+        } else {
+          this.enqueue(`stake:${row.id}`, "contributor", row.owner, "stake", credit.amount, {});
+        }
+      });
+    }
+  }
+
+  private async payBatches(solana: SolanaSettings): Promise<void> {
+    if (!hasPayoutWork(this.sql)) return;
+    const rpc = this.rpc(solana);
+    const signer = await this.treasurySigner(solana);
+    const mint = address(solana.mint);
+    await planBatches(this.ctx.storage, signer, mint, Date.now());
+    for (const batchId of openBatches(this.sql)) {
+      try {
+        const { result, payouts } = await payOpenBatch(
+          this.ctx.storage,
+          rpc,
+          signer,
+          mint,
+          batchId,
+          { timeoutMs: 20_000, pollIntervalMs: 1_000 },
+        );
+        this.ctx.storage.transactionSync(() => {
+          markBatchPaid(this.sql, batchId, result, Date.now());
+          for (const p of payouts) {
+            this.enqueue(`payout:${p.id}:paid`, "contributor", p.contributor, "paid", p.amount, {
+              payout_id: p.id,
+              signature: result.signature,
+            });
+          }
+        });
+      } catch (e) {
+        const detail = e instanceof PayoutError ? `${e.code}: ${e.message}` : String(e);
+        this.sql.exec("UPDATE batches SET last_error = ? WHERE id = ?", detail, batchId);
+        console.error(`treasury: batch ${batchId}:`, detail);
+      }
+    }
+  }
+
+  private enqueue(
+    opId: string,
+    target: "account" | "contributor",
+    name: string,
+    action: string,
+    amount: Micros,
+    args: Record<string, string>,
+  ): void {
+    this.sql.exec(
+      `INSERT OR IGNORE INTO outbox (op_id, target, name, action, amount, args, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      opId,
+      target,
+      name,
+      action,
+      amount,
+      JSON.stringify(args),
+      Date.now(),
+    );
+  }
+
+  /** Delivers undelivered outbox rows in order; a failing target is retried by the alarm. */
+  private async deliver(): Promise<void> {
+    const rows = this.sql
+      .exec<{
+        op_id: string;
+        target: string;
+        name: string;
+        action: string;
+        amount: number;
+        args: string;
+      }>("SELECT * FROM outbox WHERE delivered_at IS NULL ORDER BY created_at, op_id")
+      .toArray();
+    for (const row of rows) {
+      try {
+        const args = JSON.parse(row.args) as Record<string, string>;
+        const amount = row.amount as Micros;
+        if (row.target === "account") {
+          const account = this.env.ACCOUNT.get(this.env.ACCOUNT.idFromName(row.name));
+          const result = await account.credit(row.op_id, amount, args.memo);
+          if (!result.ok) throw new Error(`${result.code}: ${result.detail}`);
+        } else {
+          const contributor = this.env.CONTRIBUTOR.get(this.env.CONTRIBUTOR.idFromName(row.name));
+          if (row.action === "stake") await contributor.creditStake(row.name, row.op_id, amount);
+          else await contributor.payoutPaid(row.name, args.payout_id ?? "", args.signature ?? "");
+        }
+        this.sql.exec("UPDATE outbox SET delivered_at = ? WHERE op_id = ?", Date.now(), row.op_id);
+      } catch (e) {
+        this.sql.exec(
+          "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE op_id = ?",
+          String(e),
+          row.op_id,
+        );
+        console.error(`treasury: outbox ${row.op_id}:`, e);
+      }
+    }
+  }
+
+  private solana(): SolanaSettings | null {
+    return config(this.env).solana;
+  }
+
+  private rpc(solana: SolanaSettings): TreasuryRpc {
+    return createTreasuryRpc(solana.rpcUrl);
+  }
+
+  private treasurySigner(solana: SolanaSettings): Promise<KeyPairSigner> {
+    this.signer ??= treasurySigner(solana.treasuryKey);
+    return this.signer;
+  }
+
+  /** Sets the alarm `inMs` from now unless one is due sooner. */
+  private async schedule(inMs: number): Promise<void> {
+    const at = Date.now() + inMs;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  private total(query: string, ...bindings: unknown[]): Micros {
+    return (one<{ total: number }>(this.sql, query, ...bindings)?.total ?? 0) as Micros;
+  }
+
+  private get sql() {
+    return this.ctx.storage.sql;
   }
 }
