@@ -54,6 +54,8 @@ export default defineConfig({
           name: "settlement",
           include: ["test/settlement/**/*.test.ts"],
           globalSetup: ["test/settlement/global-setup.ts"],
+          // One cluster and one Treasury for the suite: files take turns, so balances are theirs.
+          fileParallelism: false,
           testTimeout: 60_000,
         },
       },

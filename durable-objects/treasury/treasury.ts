@@ -164,11 +164,14 @@ export class Treasury extends DurableObject<Env> {
     return row ? intentView(row) : undefined;
   }
 
-  /** A Contributor's payout to send in the next batch; idempotent by payout id. */
+  /**
+   * A Contributor's payout to send in the next batch; idempotent by payout id. Paid at the next
+   * poll rather than at once, so payouts queued meanwhile share a transaction.
+   */
   async queuePayout(payout: QueuedPayout): Promise<void> {
     queuePayout(this.sql, payout, Date.now());
     this.registerContributor(payout.contributor);
-    await this.schedule(0);
+    await this.schedule(config(this.env).settlementPollMs);
   }
 
   /** Payouts of one contributor, newest first (for its public record). */

@@ -23,6 +23,7 @@ import {
   pipe,
   setTransactionMessageFeePayerSigner,
   setTransactionMessageLifetimeUsingBlockhash,
+  signBytes,
   signTransactionMessageWithSigners,
 } from "@solana/kit";
 import { getAddMemoInstruction } from "@solana-program/memo";
@@ -131,6 +132,16 @@ export default async function setup(project: TestProject) {
       const signature = chain.submit(tx);
       if (chain.transaction(signature)?.err !== null) throw new Error("payment did not land");
       return { signature };
+    },
+    /** The wallet's ed25519 signature (base64) over `message` (base64): a contributor signing. */
+    sign: async (body) => {
+      const w = wallets.get(String(body.address));
+      if (!w) throw new Error(`no wallet ${body.address}`);
+      const signature = await signBytes(
+        w.keyPair.privateKey,
+        Uint8Array.from(Buffer.from(String(body.message), "base64")),
+      );
+      return { signature: Buffer.from(signature).toString("base64") };
     },
     balance: async (body) => ({
       amount: String(await tokenBalance(chain, body.owner as Address, usdc)),

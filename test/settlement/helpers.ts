@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { api, bearer, jsonInit } from "../workers/helpers.ts";
+import { api, bearer, jsonInit, signup } from "../workers/helpers.ts";
 
 export { api, balance, bearer, expectProblem, jsonInit, signup } from "../workers/helpers.ts";
 
@@ -84,3 +84,61 @@ export async function contributorRecord(address: string): Promise<ContributorRec
 
 export const contributorStub = (address: string) =>
   env.CONTRIBUTOR.get(env.CONTRIBUTOR.idFromName(address));
+
+/**
+ * What a job's settlement does for one contributor (durable-objects/job/job.ts, `apply`), on a
+ * funded account: hold, capture `earned + fee`, record the earnings and the verdicts on the
+ * Contributor, credit the fee to the Treasury, release the hold. Balanced, like a real job; used
+ * where a test needs earnings of a given size rather than a GPU job.
+ */
+export async function settleWork(
+  accountId: string,
+  address: string,
+  work: { earned: number; fee: number; accepted?: number; rejected?: number },
+): Promise<void> {
+  const jobId = `job_${crypto.randomUUID().replace(/-/g, "").slice(0, 20)}`;
+  const account = env.ACCOUNT.get(env.ACCOUNT.idFromName(accountId));
+  const total = work.earned + work.fee;
+  const hold = await account.hold(jobId, total as never, `job ${jobId}`);
+  expect(hold.ok, JSON.stringify(hold)).toBe(true);
+  expect((await account.capture(jobId, total as never, `job:${jobId}:capture`)).ok).toBe(true);
+  await contributorStub(address).record(address, `job:${jobId}:contributor:${address}`, {
+    jobId,
+    earned: work.earned as never,
+    accepted: work.accepted ?? 1,
+    rejected: work.rejected ?? 0,
+  });
+  await treasury().creditFee(`job:${jobId}:fee`, jobId, work.fee as never);
+  await account.release(jobId, `job:${jobId}:release`);
+}
+
+/** Signs up, deposits `amount` through Solana Pay and waits for the credit. */
+export async function fundedAccount(amount: number) {
+  const { apiKey, accountId } = await signup();
+  const intent = await deposit(apiKey, amount);
+  await chain("pay", { payer: await wallet(), url: intent.request.url });
+  await watch();
+  expect((await depositState(apiKey, intent.id)).status).toBe("credited");
+  return { apiKey, accountId };
+}
+
+export async function ledger() {
+  const res = await api("/v1/admin/ledger", {
+    headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as {
+    sources: Record<string, number>;
+    holdings: Record<string, number>;
+    balanced: boolean;
+    difference: number;
+    counts: { accounts: number; contributors: number };
+    on_chain: {
+      configured: boolean;
+      balance: number;
+      expected: number;
+      uncredited_receipts: number;
+      float: number;
+    };
+  };
+}
