@@ -128,8 +128,22 @@ export async function ledger() {
   });
   expect(res.status, await res.clone().text()).toBe(200);
   return (await res.json()) as {
-    sources: Record<string, number>;
-    holdings: Record<string, number>;
+    sources: { trial_credit: number; deposits: number; stake: number; total: number };
+    holdings: Record<
+      | "accounts_available"
+      | "accounts_held"
+      | "contributors_available"
+      | "payouts_pending"
+      | "stake_locked"
+      | "stake_unstaking"
+      | "fees"
+      | "metered_revenue"
+      | "insurance"
+      | "paid_out"
+      | "in_transit"
+      | "total",
+      number
+    >;
     balanced: boolean;
     difference: number;
     counts: { accounts: number; contributors: number };

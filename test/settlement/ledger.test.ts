@@ -131,7 +131,7 @@ describe("the ledger proof", () => {
     });
 
     const end = await ledger();
-    const delta = (k: string) => (end.holdings[k] ?? 0) - (start.holdings[k] ?? 0);
+    const delta = (k: keyof typeof end.holdings) => end.holdings[k] - start.holdings[k];
     expect(end.sources.deposits - start.sources.deposits).toBe(40_000_000);
     expect(end.sources.stake - start.sources.stake).toBe(12_000_000);
     expect(end.sources.trial_credit - start.sources.trial_credit).toBe(5_000_000);
