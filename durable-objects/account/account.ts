@@ -450,7 +450,7 @@ export class Account extends DurableObject<AccountEnv> {
         "INSERT OR IGNORE INTO outbox (op_id, kind, ref, next_at) VALUES (?, 'release', ?, ?)",
         `release:${removed.upload_id}`,
         removed.upload_id,
-        now,
+        Date.now(),
       );
     }
     this.ctx.storage.sql.exec(

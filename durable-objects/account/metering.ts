@@ -265,7 +265,7 @@ export class Metering {
         opId,
         row.meter,
         row.due,
-        now,
+        Date.now(), // delivered at once, whatever time was metered
       );
       this.sql.exec(
         "UPDATE meter_due SET due = 0, quantity = 0, from_at = NULL, to_at = NULL WHERE meter = ? AND key_id = ?",

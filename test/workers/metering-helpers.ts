@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { api, bearer, jsonInit } from "./helpers.ts";
@@ -8,7 +9,7 @@ export function accountObject(accountId: string) {
 }
 
 /** Stores `bytes` with `apiKey`; returns the upload as the API answered it. */
-export async function upload(apiKey: string, bytes: Uint8Array | string) {
+export async function upload(apiKey: string, bytes: Uint8Array<ArrayBuffer> | string) {
   const res = await api("/v1/uploads", {
     method: "POST",
     headers: bearer(apiKey, { "content-type": "application/octet-stream" }),
@@ -49,7 +50,7 @@ export async function servedEvents(accountId: string, n: number) {
 }
 
 /** Deterministic bytes that do not compress into a single block. */
-export function bytesOf(size: number, seed = 1): Uint8Array {
+export function bytesOf(size: number, seed = 1): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size);
   let x = seed;
   for (let i = 0; i < size; i++) {
@@ -71,4 +72,18 @@ export function storageCost(bytes: number, ms: number): number {
   return Number(
     (BigInt(bytes) * BigInt(ms) * BigInt(STORAGE_PRICE)) / (BigInt(GIB) * BigInt(30 * DAY)),
   );
+}
+
+/** What the Treasury has credited as revenue from one account (storage and egress). */
+export async function revenueFrom(accountId: string): Promise<number> {
+  const treasury = env.TREASURY.get(env.TREASURY.idFromName("treasury"));
+  return runInDurableObject(treasury, (_t, state) => {
+    const row = state.storage.sql
+      .exec<{ n: number }>(
+        "SELECT COALESCE(SUM(amount), 0) AS n FROM revenue WHERE account = ?",
+        accountId,
+      )
+      .one();
+    return row.n;
+  });
 }
