@@ -433,6 +433,15 @@ export class Account extends DurableObject<AccountEnv> {
     return delivered;
   }
 
+  /**
+   * Storage and egress debited from this account whose credit to the Treasury is still in the
+   * outbox: for the books, this is platform revenue in transit (Σ balances + holds + in transit
+   * + Treasury revenue + … = deposits + credits at any instant).
+   */
+  revenueInTransit(): Micros {
+    return this.metering.undeliveredRevenue();
+  }
+
   override async alarm(): Promise<void> {
     const now = Date.now();
     if (this.row()) await this.meter(now);

@@ -354,7 +354,11 @@ export class Metering {
     );
   }
 
-  outboxSize(): number {
-    return one<{ n: number }>(this.sql, "SELECT COUNT(*) AS n FROM outbox")?.n ?? 0;
+  /** Revenue debited here and not yet credited to the Treasury (in the outbox). */
+  undeliveredRevenue(): Micros {
+    return (one<{ n: number | null }>(
+      this.sql,
+      "SELECT SUM(amount) AS n FROM outbox WHERE kind = 'revenue'",
+    )?.n ?? 0) as Micros;
   }
 }

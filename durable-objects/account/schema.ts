@@ -176,7 +176,9 @@ export const ACCOUNT_MIGRATIONS = [
     released_at       INTEGER,
     released_uploads  INTEGER NOT NULL DEFAULT 0
   );
-  INSERT INTO metering (id) VALUES (1);
+  -- Storage is charged from when metering began: content stored before it is not billed back.
+  INSERT INTO metering (id, storage_until)
+    VALUES (1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 
   -- Deliveries to other objects, written in the same transaction as the change they follow
   -- (a debit's revenue for the Treasury, a released upload's blocks) and retried by the alarm.

@@ -56,8 +56,10 @@ describe("storage is charged as it is held", () => {
     }
     expect(paid.slice(0, 2)).toEqual([0, 0]); // an hour of 4 MiB is a fraction of a base unit
     expect(paid.at(-1)).toBeGreaterThan(20);
-    // The alarm delivers every debit to the Treasury as revenue, once.
+    // Until the alarm delivers them, the debits are revenue in transit; then the Treasury's, once.
+    expect(await account.revenueInTransit()).toBe(paid.at(-1));
     await runDurableObjectAlarm(account);
+    expect(await account.revenueInTransit()).toBe(0);
     await runDurableObjectAlarm(account);
     expect(await revenueFrom(accountId)).toBe(paid.at(-1));
   });
