@@ -106,6 +106,21 @@ describe("spend caps", () => {
     expect(ok.status).toBe(201);
   });
 
+  it("refuses an upload session's part past the cap, staging nothing", async () => {
+    const { apiKey } = await signup();
+    const open = await api("/v1/uploads/sessions", jsonInit("POST", {}, bearer(apiKey)));
+    const session = (await open.json()) as { id: string };
+    await setCap(apiKey, "/v1/account/spend-cap", 0);
+    const part = await api(`/v1/uploads/sessions/${session.id}/parts/1`, {
+      method: "PUT",
+      headers: bearer(apiKey, { "content-type": "application/octet-stream" }),
+      body: new Uint8Array(1024 * 1024),
+    });
+    await expectProblem(part, 402, "spend_cap_exceeded");
+    const view = await api(`/v1/uploads/sessions/${session.id}`, { headers: bearer(apiKey) });
+    expect(await view.json()).toMatchObject({ state: "open", parts: [], received: 0 });
+  });
+
   it("answers bad caps and unknown keys with problems, and keys' caps need admin", async () => {
     const { apiKey } = await signup();
     for (const bad of [-1, 1.5, "100"]) {

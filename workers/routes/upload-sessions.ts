@@ -101,6 +101,7 @@ const putPart = createRoute({
       "length_required",
       "payload_too_large",
       "storage_quota_exceeded",
+      "spend_cap_exceeded",
       "unsupported_media_type",
     ),
   },
@@ -128,6 +129,9 @@ uploadSessions.openapi(putPart, async (c) => {
   if (session.state !== "open") {
     throw new ApiError("upload_session_closed", `Session ${id} is ${session.state}.`);
   }
+  // The session's bytes, stored to the end of the month, must fit under the spend caps.
+  const refused = await account.checkUploadSpend(c.var.principal.keyId, session.received + length);
+  if (refused) throw new ApiError(refused.code, `${refused.detail}.`);
   const key = stagingKey(c.var.principal.accountId, id, n);
   const stored = await c.env.BLOCKS.put(key, c.req.raw.body ?? new Uint8Array(0));
   if (!stored) throw new Error(`R2 refused to store ${key}`);
