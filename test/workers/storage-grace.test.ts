@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, balance, bearer, expectProblem, signup } from "./helpers.ts";
 import {
@@ -62,6 +62,22 @@ describe("storage is charged as it is held", () => {
     expect(await account.revenueInTransit()).toBe(0);
     await runDurableObjectAlarm(account);
     expect(await revenueFrom(accountId)).toBe(paid.at(-1));
+  });
+
+  it("keeps an hourly charge scheduled for as long as anything is stored", async () => {
+    const { accountId, apiKey } = await signup();
+    const account = accountObject(accountId);
+    const nextAlarm = () => runInDurableObject(account, (_a, state) => state.storage.getAlarm());
+    expect(await nextAlarm()).toBeNull(); // nothing stored, nothing to charge
+    const stored = await upload(apiKey, bytesOf(64 * 1024, 9));
+    const armed = await nextAlarm();
+    expect(armed).not.toBeNull();
+    expect(armed as number).toBeLessThanOrEqual(Date.now() + HOUR);
+    expect(await runDurableObjectAlarm(account)).toBe(true);
+    expect(await nextAlarm()).not.toBeNull(); // re-armed for the next hour
+    await api(`/v1/uploads/${stored.cid}`, { method: "DELETE", headers: bearer(apiKey) });
+    expect(await runDurableObjectAlarm(account)).toBe(true);
+    expect(await nextAlarm()).toBeNull(); // nothing stored or owed: no more charges
   });
 
   it("debits egress as it is served, at the GiB price, carrying fractions", async () => {
