@@ -1,5 +1,11 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { renderTile } from "../../client/kernels/index.ts";
+import { hex } from "../../protocol/digest.ts";
+import { RenderSpec } from "../../protocol/jobs.ts";
+import { blake3, init } from "../../wasm/index.ts";
+import { keypair } from "./contributors.ts";
 import { api, balance, bearer, expectProblem, jsonInit, signup } from "./helpers.ts";
 import {
   accountObject,
@@ -7,6 +13,7 @@ import {
   DAY,
   EGRESS_PRICE,
   GIB,
+  newKey,
   read,
   revenueFrom,
   STORAGE_PRICE,
@@ -47,6 +54,17 @@ const render = {
 };
 
 const thisMonth = () => new Date().toISOString().slice(0, 7);
+
+type Tile = { x: number; y: number; width: number; height: number };
+type Samples = { start: number; count: number };
+
+function b64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return btoa(s);
+}
 
 describe("GET /v1/invoices", () => {
   it("itemises a month of storage, egress and a job, adding up to the journal to the base unit", async () => {
@@ -118,6 +136,67 @@ describe("GET /v1/invoices", () => {
     expect(((await list.json()) as { data: unknown[] }).data).toEqual([
       { period: thisMonth(), status: "open", total: invoice.total, credits_total: 5_000_000 },
     ]);
+  });
+
+  it("bills a job settled by its Job object as compute, by the key that created it", async () => {
+    await init();
+    const { accountId, apiKey } = await signup();
+    const jobsKey = await newKey(apiKey, ["jobs"]);
+    const spec = { ...render, samples_per_pixel: 1, max_bounces: 2, replication: 1 };
+    const created = await api("/v1/jobs", jsonInit("POST", spec, bearer(jobsKey.api_key)));
+    expect(created.status).toBe(202);
+    const job = (await created.json()) as { id: string };
+    // One trusted contributor computes the one tile honestly, through the Job's own exchange.
+    const stub = env.JOB.get(env.JOB.idFromName(job.id));
+    const address = (await keypair()).address;
+    const { assignments } = await stub.exchange({ want: [{ address, trust: "trusted" }] });
+    const [a] = assignments;
+    if (!a) throw new Error("no task leased");
+    const task = (JSON.parse(a.frame) as { task: { tile: Tile; samples: Samples } }).task;
+    const pixels = renderTile(RenderSpec.parse(spec), {
+      ...task.tile,
+      sampleStart: task.samples.start,
+      sampleCount: task.samples.count,
+    });
+    const bytes = new Uint8Array(pixels.buffer);
+    await stub.exchange({
+      results: [
+        {
+          token: a.token,
+          task_id: a.task_id,
+          address,
+          output: b64(bytes),
+          digest: hex(blake3(bytes)),
+        },
+      ],
+    });
+    let charged = 0;
+    for (let i = 0; i < 200 && ((await balance(apiKey)).held !== 0 || charged === 0); i++) {
+      await runDurableObjectAlarm(stub);
+      const v = await api(`/v1/jobs/${job.id}`, { headers: bearer(apiKey) });
+      charged =
+        ((await v.json()) as { settlement: { charged: number } | null }).settlement?.charged ?? 0;
+    }
+    expect(charged).toBeGreaterThan(0);
+
+    const usage = await api(`/v1/usage?meter=compute&key_id=${jobsKey.id}`, {
+      headers: bearer(apiKey),
+    });
+    expect(((await usage.json()) as { total: number }).total).toBe(charged);
+    const invoice = (await (
+      await api(`/v1/invoices/${thisMonth()}`, { headers: bearer(apiKey) })
+    ).json()) as Invoice;
+    expect(invoice.lines.filter((l) => l.meter === "compute")).toEqual([
+      expect.objectContaining({ description: `Job ${job.id}`, amount: charged }),
+    ]);
+    expect(await balance(apiKey)).toEqual({ available: 5_000_000 - invoice.total, held: 0 });
+    const account = accountObject(accountId);
+    const journal = await account.journal(0, 1000);
+    expect(invoice.total).toBe(
+      journal
+        .filter((j) => j.kind === "debit" || j.kind === "capture")
+        .reduce((n, j) => n + j.amount, 0),
+    );
   });
 
   it("gives an empty, closed statement for a past month and refuses months to come", async () => {
