@@ -63,7 +63,7 @@ export const StakeBody = z
  */
 export const UnstakeBody = z
   .object({
-    amount: MicrosSchema,
+    amount: MicrosSchema.refine((n) => n > 0, "must be more than 0"),
     request_id: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
     signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
   })

@@ -250,7 +250,10 @@ export class Contributor extends DurableObject<Env> {
       const now = Date.now();
       this.ctx.storage.transactionSync(() => {
         for (const u of dueUnstakes(this.sql, now)) {
-          this.queuePayout(address, "unstake", u.amount as Micros, `unstake:${u.op_id}`);
+          // A cooling unstake can be slashed to nothing: then there is nothing to pay back.
+          if (u.amount > 0) {
+            this.queuePayout(address, "unstake", u.amount as Micros, `unstake:${u.op_id}`);
+          }
           this.sql.exec("UPDATE unstakes SET status = 'queued' WHERE op_id = ?", u.op_id);
         }
       });

@@ -126,7 +126,7 @@ export function addUnstake(sql: SqlStorage, opId: string, amount: Micros, readyA
 export function dueUnstakes(sql: SqlStorage, now: number) {
   return sql
     .exec<{ op_id: string; amount: number }>(
-      "SELECT op_id, amount FROM unstakes WHERE status = 'cooling' AND ready_at <= ? AND amount > 0",
+      "SELECT op_id, amount FROM unstakes WHERE status = 'cooling' AND ready_at <= ?",
       now,
     )
     .toArray();

@@ -174,16 +174,6 @@ export class Treasury extends DurableObject<Env> {
     await this.schedule(config(this.env).settlementPollMs);
   }
 
-  /** Payouts of one contributor, newest first (for its public record). */
-  payoutsOf(contributor: string) {
-    return this.sql
-      .exec<{ id: string; status: string; signature: string | null }>(
-        "SELECT id, status, signature FROM payouts WHERE contributor = ? ORDER BY created_at DESC",
-        contributor,
-      )
-      .toArray();
-  }
-
   /** The books, proved: see `ledger.ts`. Delivers the outbox first so nothing is in flight. */
   async ledger(): Promise<LedgerProof> {
     await this.deliver();

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { parseTransferRequestUrl } from "../../contracts/solana-pay.ts";
+import { config } from "../../workers/config.ts";
 import {
   api,
   balance,
@@ -136,6 +137,31 @@ describe("deposits", () => {
     expect(both.find((d) => d.status === "rejected")?.reason?.code).toBe("replayed");
     // Only the one valid payment reached the balance.
     expect(await balance(apiKey)).toEqual({ available: TRIAL + 4_000_000, held: 0 });
+  });
+
+  it("loses no credit when the Treasury dies between recording a payment and crediting the account", async () => {
+    const { apiKey } = await signup();
+    const intent = await deposit(apiKey, 7_000_000);
+    await chain("pay", { payer: await wallet(), url: intent.request.url });
+    // The watcher's first half only: the payment is found and recorded with its credit in the
+    // outbox; then the object dies before delivering it.
+    await runInDurableObject(treasury(), async (t) => {
+      const solana = config(env).solana;
+      if (!solana) throw new Error("settlement is configured in this suite");
+      await (t as unknown as { watchIntents(s: typeof solana): Promise<void> }).watchIntents(
+        solana,
+      );
+    });
+    await expect(
+      runInDurableObject(treasury(), (_, state) => state.abort("injected crash")),
+    ).rejects.toThrow("injected crash");
+    expect(await depositState(apiKey, intent.id)).toMatchObject({ status: "credited" });
+    expect((await balance(apiKey)).available).toBe(TRIAL);
+
+    // The next alarm delivers it, once.
+    await watch();
+    await watch();
+    expect((await balance(apiKey)).available).toBe(TRIAL + 7_000_000);
   });
 
   it("expires a request nobody paid, after its stated time", async () => {
