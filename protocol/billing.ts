@@ -6,6 +6,10 @@ import { MicrosSchema } from "./money.ts";
  * transfer request the payer's wallet signs), and the contributor's signed unstake request.
  */
 
+/** What an operator must set for settlement, said the same way wherever it is missing. */
+export const SETTLEMENT_NOT_CONFIGURED =
+  "Solana settlement is off: set SOLANA_RPC_URL and USDC_MINT in [vars] and the TREASURY_KEY secret (`wrangler secret put TREASURY_KEY`; README, Configuration).";
+
 export const INTENT_STATUSES = ["pending", "credited", "rejected", "expired"] as const;
 
 /** A deposit (or stake) request and what became of it. */

@@ -7,6 +7,7 @@ import {
   treasuryBalance,
   treasurySigner,
 } from "../../contracts/index.ts";
+import { SETTLEMENT_NOT_CONFIGURED } from "../../protocol/billing.ts";
 import type { Micros } from "../../protocol/money.ts";
 import { config, type SolanaSettings } from "../../workers/config.ts";
 import type { Env } from "../../workers/env.ts";
@@ -40,10 +41,6 @@ export type { QueuedPayout } from "./payouts.ts";
 export type IntentOutcome =
   | { ok: true; intent: IntentView; recipient: string; mint: string }
   | { ok: false; code: "billing_not_configured"; detail: string };
-
-/** What an operator must set for settlement, said the same way everywhere it is missing. */
-export const NOT_CONFIGURED =
-  "Solana settlement is off: set SOLANA_RPC_URL and USDC_MINT in [vars] and the TREASURY_KEY secret (`wrangler secret put TREASURY_KEY`; README, Configuration).";
 
 /**
  * The platform's books and its wallet on Solana (one object, named `treasury`).
@@ -141,7 +138,8 @@ export class Treasury extends DurableObject<Env> {
     amount: Micros;
   }): Promise<IntentOutcome> {
     const solana = this.solana();
-    if (!solana) return { ok: false, code: "billing_not_configured", detail: NOT_CONFIGURED };
+    if (!solana)
+      return { ok: false, code: "billing_not_configured", detail: SETTLEMENT_NOT_CONFIGURED };
     const treasury = (await this.treasurySigner(solana)).address;
     const settings = config(this.env);
     const row = createIntent(

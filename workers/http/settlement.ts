@@ -1,6 +1,6 @@
 import qrcode from "qrcode-generator";
 import type { IntentOutcome } from "../../durable-objects/treasury/treasury.ts";
-import { NOT_CONFIGURED } from "../../durable-objects/treasury/treasury.ts";
+import { SETTLEMENT_NOT_CONFIGURED } from "../../protocol/billing.ts";
 import { config } from "../config.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "./problem.ts";
@@ -12,7 +12,7 @@ export function treasuryStub(env: Env) {
 
 /** Refuses with 503 `billing_not_configured`, saying what to set, unless settlement is on. */
 export function requireSettlement(env: Env): void {
-  if (!config(env).solana) throw new ApiError("billing_not_configured", NOT_CONFIGURED);
+  if (!config(env).solana) throw new ApiError("billing_not_configured", SETTLEMENT_NOT_CONFIGURED);
 }
 
 /**
