@@ -152,7 +152,6 @@ export class Treasury extends DurableObject<Env> {
       },
       Date.now(),
     );
-    if (input.kind === "stake") this.registerContributor(input.owner);
     await this.schedule(settings.settlementPollMs);
     return { ok: true, intent: intentView(row), recipient: treasury, mint: solana.mint };
   }
@@ -223,6 +222,8 @@ export class Treasury extends DurableObject<Env> {
             memo: `deposit ${row.id}`,
           });
         } else {
+          // Registered once stake arrives, not when asked for: anyone may ask.
+          this.registerContributor(row.owner);
           this.enqueue(`stake:${row.id}`, "contributor", row.owner, "stake", credit.amount, {});
         }
       });
