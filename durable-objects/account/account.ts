@@ -3,22 +3,19 @@ import type { AccountView, ApiKeyInfo, Scope } from "../../protocol/accounts.ts"
 import type { AccountId } from "../../protocol/ids.ts";
 import type { BillingStatus, Invoice, InvoiceSummary, SpendCap } from "../../protocol/metering.ts";
 import type { Micros } from "../../protocol/money.ts";
-import { type Config, config } from "../../workers/config.ts";
-import type { Settings } from "../../workers/env.ts";
 import { migrate, one, pageNewestFirst } from "../sql.ts";
-import { releaseUpload, type WriterBindings } from "../storage/writer.ts";
-import type { Treasury } from "../treasury/treasury.ts";
+import { AccountBilling, type AccountEnv } from "./billing.ts";
 import { type BeginOutcome, IdempotencyRecords, type StoredResponse } from "./idempotency.ts";
 import { invoice, invoiceList } from "./invoices.ts";
 import { Keys, type Principal } from "./keys.ts";
 import { Ledger, type LedgerResult } from "./ledger.ts";
-import { DAY_MS, HOUR_MS, Metering } from "./metering.ts";
 import { RateLimiter, type RatePolicy, type RateState } from "./rate-limit.ts";
 import { ACCOUNT_MIGRATIONS } from "./schema.ts";
-import { type CapRefusal, monthOf, SpendCaps } from "./spend-caps.ts";
+import { type CapRefusal, monthOf } from "./spend-caps.ts";
 import { type NewUpload, type RecordOutcome, type UploadRecord, Uploads } from "./uploads.ts";
 import { type UsageQuery, usageReport } from "./usage.ts";
 
+export type { AccountEnv } from "./billing.ts";
 export type { Principal } from "./keys.ts";
 export type { LedgerErrorCode, LedgerResult } from "./ledger.ts";
 export type { RateState } from "./rate-limit.ts";
@@ -29,9 +26,6 @@ export type {
   UploadKind,
   UploadRecord,
 } from "./uploads.ts";
-
-/** What the Account object reads from its environment: settings, blocks, the Treasury. */
-export type AccountEnv = Settings & WriterBindings & { TREASURY: DurableObjectNamespace<Treasury> };
 
 /** An upload as the API shows it: with the grace period its account's storage is in, if any. */
 export type UploadView = UploadRecord;
@@ -68,8 +62,7 @@ export class Account extends DurableObject<AccountEnv> {
   private readonly idempotency: IdempotencyRecords;
   private readonly limiter = new RateLimiter();
   private readonly uploads: Uploads;
-  private readonly metering: Metering;
-  private readonly caps: SpendCaps;
+  private readonly billing: AccountBilling;
 
   constructor(ctx: DurableObjectState, env: AccountEnv) {
     super(ctx, env);
@@ -78,16 +71,7 @@ export class Account extends DurableObject<AccountEnv> {
     this.keys = new Keys(ctx.storage.sql);
     this.idempotency = new IdempotencyRecords(ctx.storage.sql);
     this.uploads = new Uploads(ctx.storage);
-    this.metering = new Metering(ctx.storage, this.ledger);
-    this.caps = new SpendCaps(ctx.storage.sql);
-  }
-
-  private get config(): Config {
-    return config(this.env);
-  }
-
-  private get prices() {
-    return { storage: this.config.storagePrice, egress: this.config.egressPrice };
+    this.billing = new AccountBilling(ctx.storage, env, this.ledger, this.uploads);
   }
 
   /**
@@ -154,25 +138,7 @@ export class Account extends DurableObject<AccountEnv> {
 
   /** Low-balance warning, runway at the current storage rate, what is owed, the grace period. */
   billingStatus(): BillingStatus {
-    const { available } = this.ledger.balance();
-    const stored = this.metering.storedBytes();
-    const perDay = Metering.storageCostPerDay(stored, this.config.storagePrice);
-    const state = this.metering.state();
-    const owed = this.metering.owed();
-    const threshold = this.config.lowBalance;
-    return {
-      low_balance: available < threshold || owed > 0,
-      low_balance_threshold: threshold,
-      owed,
-      stored_bytes: stored,
-      storage_cost_per_day: perDay,
-      runway_days: stored === 0 ? null : perDay === 0 ? null : available / perDay,
-      grace_until: iso(state.grace_until),
-      released:
-        state.released_at === null
-          ? null
-          : { at: new Date(state.released_at).toISOString(), uploads: state.released_uploads },
-    };
+    return this.billing.status();
   }
 
   // --- keys ---------------------------------------------------------------------------------
@@ -200,13 +166,13 @@ export class Account extends DurableObject<AccountEnv> {
     now = Date.now(),
   ): SpendCap | undefined {
     if (scope !== "account" && !this.keys.get(scope)) return undefined;
-    this.caps.set(scope, limit);
+    this.billing.caps.set(scope, limit);
     return this.spendCap(scope, now);
   }
 
   spendCap(scope: "account" | string, now = Date.now()): SpendCap | undefined {
     if (scope !== "account" && !this.keys.get(scope)) return undefined;
-    return { scope, period: monthOf(now).period, ...this.caps.view(scope, now) };
+    return { scope, period: monthOf(now).period, ...this.billing.caps.view(scope, now) };
   }
 
   /**
@@ -214,8 +180,7 @@ export class Account extends DurableObject<AccountEnv> {
    * not take the account or the key past its cap (a cap already reached refuses any upload).
    */
   checkUploadSpend(keyId: string | null, bytes: number, now = Date.now()): CapRefusal | undefined {
-    const cost = Metering.storageCost(bytes, monthOf(now).end - now, this.config.storagePrice);
-    return this.caps.check(now, keyId, cost);
+    return this.billing.checkUpload(now, keyId, bytes);
   }
 
   // --- money --------------------------------------------------------------------------------
@@ -233,13 +198,12 @@ export class Account extends DurableObject<AccountEnv> {
       const r = this.ledger.credit(opId, amount, memo);
       if (r.ok && !r.replayed && this.row()) {
         const now = Date.now();
-        this.metering.collect(now, this.prices);
-        this.metering.updateGrace(now, this.graceMs);
+        this.billing.afterCredit(now);
         return { ...r, balance: this.ledger.balance() };
       }
       return r;
     });
-    await this.schedule(Date.now());
+    await this.billing.schedule(Date.now());
     return result;
   }
 
@@ -256,7 +220,7 @@ export class Account extends DurableObject<AccountEnv> {
     return this.ctx.storage.transactionSync((): HoldOutcome => {
       const exists = one(this.ctx.storage.sql, "SELECT 1 AS x FROM holds WHERE id = ?", holdId);
       if (!exists) {
-        const refused = this.caps.check(Date.now(), keyId ?? null, amount);
+        const refused = this.billing.checkSpend(Date.now(), keyId ?? null, amount);
         if (refused) return refused;
       }
       const r = this.ledger.hold(holdId, amount, memo);
@@ -281,7 +245,7 @@ export class Account extends DurableObject<AccountEnv> {
             "SELECT key_id FROM holds WHERE id = ?",
             holdId,
           )?.key_id ?? null;
-        this.metering.recordCompute(opId, holdId, keyId, amount, Date.now());
+        this.billing.metering.recordCompute(opId, holdId, keyId, amount, Date.now());
       }
       return r;
     });
@@ -304,23 +268,23 @@ export class Account extends DurableObject<AccountEnv> {
   /** Records a finished upload (see `Uploads.record`), attributed to `keyId` when given. */
   async recordUpload(upload: NewUpload, quota: number, keyId?: string): Promise<RecordOutcome> {
     const outcome = this.uploads.record(upload, quota, keyId ?? null);
-    if (outcome.ok && outcome.created) await this.schedule(Date.now());
-    return outcome.ok ? { ...outcome, upload: this.withGrace(outcome.upload) } : outcome;
+    if (outcome.ok && outcome.created) await this.billing.schedule(Date.now());
+    return outcome.ok ? { ...outcome, upload: this.billing.withGrace(outcome.upload) } : outcome;
   }
 
   getUpload(cid: string): UploadView | undefined {
     const upload = this.uploads.get(cid);
-    return upload && this.withGrace(upload);
+    return upload && this.billing.withGrace(upload);
   }
 
   listUploads(limit: number, before?: number) {
     const page = this.uploads.list(limit, before);
-    return { ...page, data: page.data.map((u) => this.withGrace(u)) };
+    return { ...page, data: page.data.map((u) => this.billing.withGrace(u)) };
   }
 
   removeUpload(cid: string): UploadRecord | undefined {
     const removed = this.uploads.remove(cid);
-    return removed && this.withGrace(removed);
+    return removed && this.billing.withGrace(removed);
   }
 
   /**
@@ -338,12 +302,10 @@ export class Account extends DurableObject<AccountEnv> {
       const now = Date.now();
       const fresh = this.uploads.usage(id, kind, bytes, cid, keyId ?? null, now);
       if (!fresh || !this.row()) return false;
-      this.metering.accrueEgress(keyId ?? null, bytes, this.prices.egress, now);
-      this.metering.collect(now, this.prices);
-      this.metering.updateGrace(now, this.graceMs);
+      this.billing.chargeEgress(keyId ?? null, bytes, now);
       return true;
     });
-    if (charged) await this.schedule(Date.now());
+    if (charged) await this.billing.schedule(Date.now());
   }
 
   usageEvents() {
@@ -382,8 +344,8 @@ export class Account extends DurableObject<AccountEnv> {
 
   async completeUploadSession(id: string, upload: NewUpload, quota: number, keyId?: string) {
     const outcome = this.uploads.completeSession(id, upload, quota, keyId ?? null);
-    if (outcome.ok && outcome.created) await this.schedule(Date.now());
-    return outcome.ok ? { ...outcome, upload: this.withGrace(outcome.upload) } : outcome;
+    if (outcome.ok && outcome.created) await this.billing.schedule(Date.now());
+    return outcome.ok ? { ...outcome, upload: this.billing.withGrace(outcome.upload) } : outcome;
   }
 
   // --- metering -----------------------------------------------------------------------------
@@ -395,42 +357,16 @@ export class Account extends DurableObject<AccountEnv> {
    * `storage.removed` event, and its blocks given back by the outbox). Returns the status after.
    */
   async meter(now = Date.now()): Promise<BillingStatus> {
-    if (!this.row()) return this.billingStatus();
-    this.ctx.storage.transactionSync(() => {
-      this.metering.accrueStorage(now, this.config.storagePrice);
-      this.metering.collect(now, this.prices);
-      const state = this.metering.updateGrace(now, this.graceMs);
-      if (state.grace_until !== null && now >= state.grace_until) this.releaseAll(now);
-    });
-    await this.schedule(now);
-    return this.billingStatus();
+    if (this.row()) {
+      this.billing.step(now);
+      await this.billing.schedule(now);
+    }
+    return this.billing.status();
   }
 
   /** Delivers the outbox rows due at `now`; a failure is retried later with a back-off. */
   async deliver(now = Date.now()): Promise<number> {
-    const account = this.row()?.id;
-    let delivered = 0;
-    for (const row of this.metering.pending(now)) {
-      try {
-        if (row.kind === "revenue") {
-          const treasury = this.env.TREASURY.get(this.env.TREASURY.idFromName("treasury"));
-          await treasury.creditRevenue(
-            row.op_id,
-            row.meter ?? "",
-            account ?? "",
-            (row.amount ?? 0) as Micros,
-          );
-        } else if (row.ref) {
-          await releaseUpload(this.env, row.ref);
-        }
-        this.metering.delivered(row.op_id);
-        delivered++;
-      } catch (err) {
-        console.error(`account outbox ${row.op_id}: ${err}`);
-        this.metering.failed(row.op_id, row.attempts, now);
-      }
-    }
-    return delivered;
+    return this.billing.deliver(now, this.row()?.id ?? "");
   }
 
   /**
@@ -439,61 +375,14 @@ export class Account extends DurableObject<AccountEnv> {
    * + Treasury revenue + … = deposits + credits at any instant).
    */
   revenueInTransit(): Micros {
-    return this.metering.undeliveredRevenue();
+    return this.billing.metering.undeliveredRevenue();
   }
 
   override async alarm(): Promise<void> {
     const now = Date.now();
-    if (this.row()) await this.meter(now);
+    if (this.row()) this.billing.step(now);
     await this.deliver(now);
-    await this.schedule(now);
-  }
-
-  /** Ends the grace period: every upload is released; `billing.released` says when and how many. */
-  private releaseAll(now: number): void {
-    const cids = this.uploads.allCids();
-    for (const cid of cids) {
-      const removed = this.uploads.remove(cid, now);
-      if (!removed) continue;
-      this.ctx.storage.sql.exec(
-        "INSERT OR IGNORE INTO outbox (op_id, kind, ref, next_at) VALUES (?, 'release', ?, ?)",
-        `release:${removed.upload_id}`,
-        removed.upload_id,
-        Date.now(),
-      );
-    }
-    this.ctx.storage.sql.exec(
-      "UPDATE metering SET grace_until = NULL, released_at = ?, released_uploads = released_uploads + ? WHERE id = 1",
-      now,
-      cids.length,
-    );
-  }
-
-  /**
-   * One alarm drives the schedule: the earliest of an outbox delivery, the next hourly storage
-   * charge (while anything is stored or owed) and the end of a grace period.
-   */
-  private async schedule(now: number): Promise<void> {
-    const times: number[] = [];
-    const outbox = this.metering.nextOutboxAt();
-    if (outbox !== null) times.push(outbox);
-    const state = this.metering.state();
-    if (this.metering.storedBytes() > 0 || this.metering.owed() > 0) {
-      times.push(Math.max(state.storage_until ?? now, now) + HOUR_MS);
-    }
-    if (state.grace_until !== null) times.push(state.grace_until);
-    if (times.length === 0) return;
-    const next = Math.min(...times);
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
-  }
-
-  private get graceMs(): number {
-    return this.config.storageGraceDays * DAY_MS;
-  }
-
-  private withGrace(upload: UploadRecord): UploadView {
-    return { ...upload, grace_until: iso(this.metering.state().grace_until) };
+    await this.billing.schedule(now);
   }
 
   // --- jobs ---------------------------------------------------------------------------------
@@ -541,5 +430,3 @@ export class Account extends DurableObject<AccountEnv> {
     return one<AccountRow>(this.ctx.storage.sql, "SELECT * FROM account LIMIT 1");
   }
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
