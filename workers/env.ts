@@ -24,7 +24,7 @@ export interface ContributorBindings {
 export interface JobBindings {
   /** One `Job` per job, by job id. */
   JOB: DurableObjectNamespace<Job>;
-  /** The platform's books, one object named `treasury`: fees (and, with billing, Solana). */
+  /** The platform's books and Solana wallet, one object named `treasury` (fees, deposits, payouts). */
   TREASURY: DurableObjectNamespace<Treasury>;
 }
 
