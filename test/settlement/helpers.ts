@@ -75,7 +75,14 @@ export interface ContributorRecord {
     paid_back: number;
     unlocks_at: string | null;
   };
-  payouts: { id: string; kind: string; amount: number; status: string; signature: string | null }[];
+  payouts: {
+    id: string;
+    kind: string;
+    amount: number;
+    address: string;
+    status: string;
+    signature: string | null;
+  }[];
 }
 
 export async function contributorRecord(address: string): Promise<ContributorRecord> {

@@ -65,6 +65,21 @@ describe("payouts", () => {
     expect(signatures.has(null)).toBe(false);
   });
 
+  it("pays to the payout address the contributor named in its handshake", async () => {
+    const { accountId } = await fundedAccount(10_000_000);
+    const key = await wallet(); // the contributor's signing key
+    const payTo = await wallet(); // e.g. the visitor's wallet behind a browser tab's key
+    // What the Dispatcher does after an `auth` frame with `payout` verified.
+    await contributorStub(key).hello(key, payTo);
+    await settleWork(accountId, key, { earned: 1_500_000, fee: 150_000 });
+    await watch();
+    expect(await usdcOf(payTo)).toBe(WALLET_START + 1_500_000);
+    expect(await usdcOf(key)).toBe(WALLET_START);
+    expect((await contributorRecord(key)).payouts).toMatchObject([
+      { address: payTo, amount: 1_500_000, status: "paid" },
+    ]);
+  });
+
   it("never pays twice when the Treasury dies between sending a batch and confirming it", async () => {
     const { accountId } = await fundedAccount(10_000_000);
     const address = await wallet();
