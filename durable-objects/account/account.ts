@@ -113,6 +113,19 @@ export class Account extends DurableObject<AccountEnv> {
     return { ok: true, principal, rate: this.limiter.take(principal.keyId, policy) };
   }
 
+  /**
+   * For a gateway read carrying `apiKey`: a refusal when the key's or the account's monthly cap is
+   * already reached (egress would pass it), otherwise `undefined`, also for a key that does not
+   * authenticate (the read is then anonymous and billed to no one).
+   */
+  async readRefusal(apiKey: string): Promise<CapRefusal | undefined> {
+    const account = this.row();
+    if (!account) return undefined;
+    const principal = await this.keys.authenticate(account.id as AccountId, apiKey);
+    if (!principal) return undefined;
+    return this.billing.checkSpend(Date.now(), principal.keyId, 0 as Micros);
+  }
+
   /** Whether `apiKey` is a live key of this account, without counting a request. */
   async identify(apiKey: string): Promise<boolean> {
     const account = this.row();

@@ -121,6 +121,27 @@ describe("spend caps", () => {
     expect(await view.json()).toMatchObject({ state: "open", parts: [], received: 0 });
   });
 
+  it("refuses gateway reads with a key whose cap is reached; reads without a key are served", async () => {
+    const { apiKey } = await signup();
+    const reader = await newKey(apiKey, ["storage"]);
+    const up = await api("/v1/uploads", {
+      method: "POST",
+      headers: bearer(apiKey, { "content-type": "application/octet-stream" }),
+      body: "read me",
+    });
+    const { cid } = (await up.json()) as { cid: string };
+    await setCap(apiKey, `/v1/keys/${reader.id}/spend-cap`, 0);
+    await expectProblem(
+      await api(`/ipfs/${cid}`, { headers: bearer(reader.api_key) }),
+      402,
+      "spend_cap_exceeded",
+    );
+    const owner = await api(`/ipfs/${cid}`, { headers: bearer(apiKey) });
+    expect(await owner.text()).toBe("read me");
+    const anonymous = await api(`/ipfs/${cid}`);
+    expect(await anonymous.text()).toBe("read me");
+  });
+
   it("answers bad caps and unknown keys with problems, and keys' caps need admin", async () => {
     const { apiKey } = await signup();
     for (const bad of [-1, 1.5, "100"]) {

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { CID } from "multiformats/cid";
 import { parseApiKey } from "../../protocol/ids.ts";
 import { accountStub } from "../http/auth.ts";
+import { ApiError } from "../http/problem.ts";
 import type { AppEnv } from "../http/types.ts";
 
 /**
@@ -17,6 +18,19 @@ import type { AppEnv } from "../http/types.ts";
  * unit carried), attributed to the key.
  */
 export const PLATFORM_USAGE = "platform";
+
+/**
+ * Refuses (402 `spend_cap_exceeded`) a read that carries one of an account's keys when that key's
+ * or the account's monthly spend cap is already reached: its egress would pass the cap. Reads
+ * without a key, or with one that does not authenticate, are never refused here.
+ */
+export async function refuseOverCap(c: Context<AppEnv>): Promise<void> {
+  const key = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+  const parsed = key ? parseApiKey(key) : null;
+  if (!key || !parsed) return;
+  const refused = await accountStub(c.env, parsed.accountId).readRefusal(key);
+  if (refused) throw new ApiError(refused.code, `${refused.detail}.`);
+}
 
 export function meter(c: Context<AppEnv>, cid: CID): (bytes: number) => void {
   let recorded = false;

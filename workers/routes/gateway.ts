@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { ErrorCode } from "../../protocol/errors.ts";
 import { config } from "../config.ts";
 import { parseCid } from "../gateway/cid.ts";
-import { meter } from "../gateway/metering.ts";
+import { meter, refuseOverCap } from "../gateway/metering.ts";
 import type { GatewayRequest } from "../gateway/request.ts";
 import { serveGateway } from "../gateway/serve.ts";
 import { Upstreams } from "../gateway/upstream.ts";
@@ -100,6 +100,7 @@ const GATEWAY_PROBLEMS: ErrorCode[] = [
   "not_acceptable",
   "range_not_satisfiable",
   "block_corrupt",
+  "spend_cap_exceeded",
 ];
 
 const responses = {
@@ -167,6 +168,7 @@ async function handle(
 ): Promise<Response> {
   const url = new URL(c.req.url);
   const root = parseCid(cidText);
+  await refuseOverCap(c);
   const prefix = `/ipfs/${encodeURIComponent(cidText)}`;
   const rest = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : "";
   const req: GatewayRequest = {
