@@ -42,7 +42,7 @@ export interface LedgerProof {
   counts: { accounts: number; contributors: number };
   on_chain: {
     configured: boolean;
-    /** The treasury's token account at `finalized`, via the RPC (null when not configured). */
+    /** The treasury's token account at `finalized`, via the RPC (null when not configured or the RPC did not answer). */
     balance: Micros | null;
     /** Received on chain (credited or refused) − paid out. */
     expected: Micros;
@@ -66,7 +66,7 @@ export interface ContributorBooks {
 export async function computeLedger(
   sql: SqlStorage,
   env: Env,
-  onChain: { balance: bigint } | null,
+  onChain: { balance: bigint | null } | null,
 ): Promise<LedgerProof> {
   const sum = (query: string, ...b: unknown[]) =>
     one<{ t: number }>(sql, `SELECT COALESCE(SUM(amount), 0) AS t FROM ${query}`, ...b)?.t ?? 0;
@@ -146,6 +146,7 @@ export async function computeLedger(
     paidOut +
     inTransit;
   const expected = creditedReceived + refusedReceived - landed;
+  const balance = onChain?.balance ?? null;
   const m = (n: number) => n as Micros;
   return {
     as_of: new Date().toISOString(),
@@ -174,10 +175,10 @@ export async function computeLedger(
     counts: { accounts: accountIds.length, contributors: addresses.length },
     on_chain: {
       configured: onChain !== null,
-      balance: onChain ? m(Number(onChain.balance)) : null,
+      balance: balance === null ? null : m(Number(balance)),
       expected: m(expected),
       uncredited_receipts: m(refusedReceived),
-      float: onChain ? Number(onChain.balance) - expected : null,
+      float: balance === null ? null : Number(balance) - expected,
     },
   };
 }
