@@ -12,6 +12,7 @@ import {
   deliverOutbox,
   dueUnstakes,
   enqueue,
+  markPayoutPaid,
   type PayoutView,
   payoutViews,
   SETTLEMENT_MIGRATIONS,
@@ -193,33 +194,9 @@ export class Contributor extends DurableObject<Env> {
 
   /** The Treasury's word that a payout landed, with its signature; idempotent. */
   payoutPaid(address: string, payoutId: string, signature: string): ContributorView {
-    this.ctx.storage.transactionSync(() => {
-      const p = one<{ kind: string; amount: number; status: string }>(
-        this.sql,
-        "SELECT kind, amount, status FROM payouts WHERE id = ?",
-        payoutId,
-      );
-      if (!p || p.status === "paid") return;
-      this.sql.exec(
-        "UPDATE payouts SET status = 'paid', signature = ?, paid_at = ? WHERE id = ?",
-        signature,
-        Date.now(),
-        payoutId,
-      );
-      if (p.kind === "earnings") {
-        this.sql.exec(
-          "UPDATE contributor SET pending = pending - ?, paid = paid + ?",
-          p.amount,
-          p.amount,
-        );
-      } else {
-        this.sql.exec(
-          "UPDATE contributor SET unstaking = unstaking - ?, unstake_paid = unstake_paid + ?",
-          p.amount,
-          p.amount,
-        );
-      }
-    });
+    this.ctx.storage.transactionSync(() =>
+      markPayoutPaid(this.sql, payoutId, signature, Date.now()),
+    );
     return this.view(address);
   }
 

@@ -114,6 +114,37 @@ export async function deliverOutbox(
   return failed;
 }
 
+/** A landed payout: moves its amount from pending to paid (earnings) or unstaking to paid back. */
+export function markPayoutPaid(
+  sql: SqlStorage,
+  payoutId: string,
+  signature: string,
+  now: number,
+): void {
+  const p = sql
+    .exec<{ kind: string; amount: number; status: string }>(
+      "SELECT kind, amount, status FROM payouts WHERE id = ?",
+      payoutId,
+    )
+    .toArray()[0];
+  if (!p || p.status === "paid") return;
+  sql.exec(
+    "UPDATE payouts SET status = 'paid', signature = ?, paid_at = ? WHERE id = ?",
+    signature,
+    now,
+    payoutId,
+  );
+  if (p.kind === "earnings") {
+    sql.exec("UPDATE contributor SET pending = pending - ?, paid = paid + ?", p.amount, p.amount);
+  } else {
+    sql.exec(
+      "UPDATE contributor SET unstaking = unstaking - ?, unstake_paid = unstake_paid + ?",
+      p.amount,
+      p.amount,
+    );
+  }
+}
+
 export function addUnstake(sql: SqlStorage, opId: string, amount: Micros, readyAt: number): void {
   sql.exec(
     "INSERT OR IGNORE INTO unstakes (op_id, amount, ready_at) VALUES (?, ?, ?)",
