@@ -9,7 +9,9 @@ import { one } from "../sql.ts";
  *     = Σ accounts (available + held)
  *     + Σ contributors (available earnings + payouts pending + stake locked + stake unstaking)
  *     + fees + metered revenue + insurance + paid out (earnings and stake)
- *     + in transit (credits written to an outbox and not yet delivered)
+ *     + in transit (credits written to an outbox and not yet delivered: the Treasury's own, slashes
+ *       on their way to insurance, and metered charges an Account debited and has not yet handed
+ *       to the Treasury)
  *
  * Trial credit and deposits reach accounts; accounts pay jobs (contributors' earnings and fees)
  * and metered revenue; contributors' earnings and stake leave as payouts or, for stake, as
@@ -95,11 +97,17 @@ export async function computeLedger(
   let trial = 0;
   let available = 0;
   let held = 0;
+  let revenueInTransit = 0;
   for (const id of accountIds) {
     const account = env.ACCOUNT.get(env.ACCOUNT.idFromName(id));
-    const [balance, first] = await Promise.all([account.balance(), account.journal(0, 1)]);
+    const [balance, first, unsent] = await Promise.all([
+      account.balance(),
+      account.journal(0, 1),
+      account.revenueInTransit(),
+    ]);
     available += balance.available;
     held += balance.held;
+    revenueInTransit += unsent;
     const opening = first[0];
     if (opening?.op_id === "trial-credit") trial += opening.amount;
   }
@@ -132,7 +140,7 @@ export async function computeLedger(
 
   const sources = trial + depositsCredited + stakeCredited;
   const paidOut = c.paid + c.unstake_paid;
-  const inTransit = outboxInTransit + c.slash_in_transit;
+  const inTransit = outboxInTransit + c.slash_in_transit + revenueInTransit;
   const holdings =
     available +
     held +
