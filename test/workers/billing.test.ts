@@ -39,11 +39,15 @@ describe("billing without Solana settlement configured", () => {
     );
     const res = await api(`/v1/contributors/${address}`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({
+    // Earnings accumulate; the record says payouts are off and what would turn them on.
+    const record = (await res.json()) as { payouts_note: string };
+    expect(record).toMatchObject({
       earnings: { available: 0, pending: 0, paid: 0 },
       stake: { locked: 0, unstaking: 0, slashed: 0 },
       payouts: [],
+      payouts_enabled: false,
     });
+    expect(record.payouts_note).toMatch(/SOLANA_RPC_URL/);
   });
 
   it("keeps the ledger closed without an operator token, whatever the API key's scopes", async () => {

@@ -3,6 +3,7 @@ import { publicKeyOf } from "../../durable-objects/dispatcher/handshake.ts";
 import {
   IntentSchema,
   NewIntentSchema,
+  SETTLEMENT_NOT_CONFIGURED,
   StakeBody,
   UnstakeBody,
   unstakeMessage,
@@ -75,6 +76,11 @@ const ContributorSchema = z
     ),
     last_caught_at: z.string().nullable(),
     payout_address: z.string().openapi({ description: "Where earnings are paid" }),
+    payouts_enabled: z.boolean().openapi({
+      description:
+        "Whether this deployment pays out on Solana; when false, earnings accumulate and `payouts_note` says what the operator must configure",
+    }),
+    payouts_note: z.string().nullable(),
   })
   .openapi("Contributor");
 
@@ -97,8 +103,18 @@ const route = createRoute({
 contributors.openapi(route, async (c) => {
   const { address } = c.req.valid("param");
   const stub = c.env.CONTRIBUTOR.get(c.env.CONTRIBUTOR.idFromName(address));
-  return c.json(await stub.view(address), 200);
+  return c.json(withPayoutStatus(c.env, await stub.view(address)), 200);
 });
+
+/** A contributor's record with whether this deployment pays out (and if not, what to set). */
+function withPayoutStatus<T extends object>(env: AppEnv["Bindings"], view: T) {
+  const enabled = config(env).solana !== null;
+  return {
+    ...view,
+    payouts_enabled: enabled,
+    payouts_note: enabled ? null : SETTLEMENT_NOT_CONFIGURED,
+  };
+}
 
 const AddressParam = z.object({
   address: SolanaAddress.openapi({ param: { name: "address", in: "path" } }),
@@ -213,7 +229,7 @@ contributors.openapi(unstake, async (c) => {
   if (!outcome.ok) {
     throw new ApiError("insufficient_stake", `Only ${outcome.locked} base units are locked.`);
   }
-  return c.json(outcome.view, 200);
+  return c.json(withPayoutStatus(c.env, outcome.view), 200);
 });
 
 async function verifySigned(
