@@ -43,7 +43,50 @@ const ConfigSchema = z.object({
   STAKE_SLASH_BPS: int(0).max(10_000).default(2500),
   STAKE_TIER_MICROS: int(1).default(100_000_000),
   UNSTAKE_COOLDOWN: int(0).default(7 * 86_400),
+  // Pinning Service API (durable-objects/pin): replicas wanted, fetch deadline, origins policy.
+  PIN_REPLICAS: int(1).max(20).default(3),
+  PIN_FETCH_TIMEOUT_SECONDS: int(1).default(600),
+  PIN_ALLOW_LOOPBACK_ORIGINS: flag.default(false),
+  PIN_DELEGATES: z.string().default(""),
+  KUBO_RPC_URL: z.union([z.literal(""), z.url({ protocol: /^https?$/ })]).default(""),
+  // Storage providers (issue 8): challenges, provider pay, where providers fetch from.
+  CHALLENGE_INTERVAL_SECONDS: int(1).default(3600),
+  CHALLENGE_DEADLINE_SECONDS: int(1).max(300).default(30),
+  REPLICA_FETCH_SECONDS: int(1).default(3600),
+  PROVIDER_PRICE_GIB_HOUR_MICROS: int(0).default(1),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8787"),
+  R2_STAGING_TTL_SECONDS: int(0).default(0),
 });
+
+/** Storage providers and proofs of storage (durable-objects/pin/replicas.ts). */
+export interface StorageProviderSettings {
+  /** How often each replica is challenged. */
+  challengeIntervalMs: number;
+  /** How long a provider has to answer a challenge. */
+  challengeDeadlineMs: number;
+  /** How long a newly assigned replica may answer `fetching` before that counts as a failure. */
+  fetchTimeoutMs: number;
+  /** USDC base units per GiB-hour a provider earns for proven periods. */
+  providerPrice: Micros;
+  /** The origin providers fetch assigned content from (this Worker's gateway). */
+  publicUrl: string;
+  /** How long pinned content stays in R2 once all its replicas are proven; 0 keeps it. */
+  stagingTtlMs: number;
+}
+
+/** The Pinning Service API and `Pin` objects (durable-objects/pin/pin.ts). */
+export interface PinSettings {
+  /** Replicas on storage providers each pin wants (fewer when fewer providers exist). */
+  replicas: number;
+  /** A pin whose content is not stored by then goes `failed`, counted from its creation. */
+  fetchTimeoutMs: number;
+  /** Dev only: lets pin origins point at loopback addresses (local test servers). */
+  allowLoopbackOrigins: boolean;
+  /** Multiaddrs returned as `delegates`; empty: one derived from the request's own origin. */
+  delegates: string[];
+  /** A Kubo RPC endpoint that pinned content is also imported into; null: off. */
+  kuboRpcUrl: string | null;
+}
 
 /** Where the Treasury settles on Solana; `null` when the deployment has not configured it. */
 export interface SolanaSettings {
@@ -93,6 +136,8 @@ export interface Config {
   stakeTier: Micros;
   /** How long unstaked USDC waits (still slashable) before it is paid back. */
   unstakeCooldownMs: number;
+  pins: PinSettings;
+  storageProviders: StorageProviderSettings;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -134,6 +179,23 @@ export function config(env: Settings): Config {
     stakeSlashBps: raw.STAKE_SLASH_BPS,
     stakeTier: raw.STAKE_TIER_MICROS as Micros,
     unstakeCooldownMs: raw.UNSTAKE_COOLDOWN * 1000,
+    pins: {
+      replicas: raw.PIN_REPLICAS,
+      fetchTimeoutMs: raw.PIN_FETCH_TIMEOUT_SECONDS * 1000,
+      allowLoopbackOrigins: raw.PIN_ALLOW_LOOPBACK_ORIGINS,
+      delegates: raw.PIN_DELEGATES.split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+      kuboRpcUrl: raw.KUBO_RPC_URL ? raw.KUBO_RPC_URL.replace(/\/$/, "") : null,
+    },
+    storageProviders: {
+      challengeIntervalMs: raw.CHALLENGE_INTERVAL_SECONDS * 1000,
+      challengeDeadlineMs: raw.CHALLENGE_DEADLINE_SECONDS * 1000,
+      fetchTimeoutMs: raw.REPLICA_FETCH_SECONDS * 1000,
+      providerPrice: raw.PROVIDER_PRICE_GIB_HOUR_MICROS as Micros,
+      publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
+      stagingTtlMs: raw.R2_STAGING_TTL_SECONDS * 1000,
+    },
   };
   cache.set(env, parsed);
   return parsed;

@@ -2,6 +2,8 @@ import type { Account } from "../durable-objects/account/account.ts";
 import type { Contributor } from "../durable-objects/contributor/contributor.ts";
 import type { Dispatcher } from "../durable-objects/dispatcher/dispatcher.ts";
 import type { Job } from "../durable-objects/job/job.ts";
+import type { Pin } from "../durable-objects/pin/pin.ts";
+import type { Providers } from "../durable-objects/providers/providers.ts";
 import type { BlockBindings } from "../durable-objects/storage/blocks.ts";
 import type { WriterBindings } from "../durable-objects/storage/writer.ts";
 import type { Treasury } from "../durable-objects/treasury/treasury.ts";
@@ -26,6 +28,16 @@ export interface JobBindings {
   JOB: DurableObjectNamespace<Job>;
   /** The platform's books and Solana wallet, one object named `treasury` (fees, deposits, payouts). */
   TREASURY: DurableObjectNamespace<Treasury>;
+}
+
+export interface ProviderBindings {
+  /** The storage provider registry, one object named `providers` (durable-objects/providers). */
+  PROVIDERS: DurableObjectNamespace<Providers>;
+}
+
+export interface PinBindings {
+  /** One `Pin` per pin request of the Pinning Service API, by request id. */
+  PIN: DurableObjectNamespace<Pin>;
 }
 
 export interface AssetBindings {
@@ -64,11 +76,26 @@ export interface Settings {
   STAKE_SLASH_BPS?: string;
   STAKE_TIER_MICROS?: string;
   UNSTAKE_COOLDOWN?: string;
+  /** Pinning Service API: replicas per pin, fetch deadline, dev-only loopback origins, delegates, Kubo. */
+  PIN_REPLICAS?: string;
+  PIN_FETCH_TIMEOUT_SECONDS?: string;
+  PIN_ALLOW_LOOPBACK_ORIGINS?: string;
+  PIN_DELEGATES?: string;
+  KUBO_RPC_URL?: string;
+  /** Storage providers: challenge schedule, provider price, public origin, R2 staging TTL. */
+  CHALLENGE_INTERVAL_SECONDS?: string;
+  CHALLENGE_DEADLINE_SECONDS?: string;
+  REPLICA_FETCH_SECONDS?: string;
+  PROVIDER_PRICE_GIB_HOUR_MICROS?: string;
+  PUBLIC_URL?: string;
+  R2_STAGING_TTL_SECONDS?: string;
 }
 
 export type Env = AccountBindings &
   ContributorBindings &
   JobBindings &
+  PinBindings &
+  ProviderBindings &
   AssetBindings &
   BlockBindings &
   WriterBindings &

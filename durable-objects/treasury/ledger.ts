@@ -84,10 +84,11 @@ export async function computeLedger(
     )?.t ?? 0;
   const landed = sum("payouts WHERE status = 'paid'");
   const fees = sum("fees");
-  const revenue = sum("revenue");
+  // Metered revenue less what storage providers were paid out of it (their earnings hold that).
+  const revenue = sum("revenue") - sum("provider_pay");
   const insurance = sum("insurance");
   const outboxInTransit = sum(
-    "outbox WHERE delivered_at IS NULL AND action IN ('credit', 'stake')",
+    "outbox WHERE delivered_at IS NULL AND action IN ('credit', 'stake', 'earn')",
   );
 
   const accountIds = sql

@@ -111,4 +111,15 @@ export const TREASURY_MIGRATIONS = [
      amount       INTEGER NOT NULL CHECK (amount >= 0),
      at           INTEGER NOT NULL
    );`,
+  // Storage providers' pay for proven periods (issue 8), taken out of metered revenue: the books
+  // count revenue less this, and the provider's Contributor earnings hold it. `owed` is what the
+  // period earned; `amount` what revenue could cover (the rest is never paid).
+  `CREATE TABLE provider_pay (
+     op_id     TEXT PRIMARY KEY,
+     provider  TEXT NOT NULL,
+     pin       TEXT NOT NULL,
+     owed      INTEGER NOT NULL CHECK (owed >= 0),
+     amount    INTEGER NOT NULL CHECK (amount >= 0 AND amount <= owed),
+     at        INTEGER NOT NULL
+   );`,
 ] as const;

@@ -87,6 +87,40 @@ export class Treasury extends DurableObject<Env> {
     );
   }
 
+  /**
+   * Pays a storage provider for a proven period out of metered revenue not yet paid to providers
+   * (never more): recorded with an outbox credit of its `Contributor` earnings in one
+   * transaction. Idempotent by `opId`; returns what was paid (0 when revenue covered nothing).
+   */
+  async payProvider(opId: string, provider: string, pin: string, owed: Micros): Promise<Micros> {
+    const paid = this.ctx.storage.transactionSync(() => {
+      const done = one<{ amount: number }>(
+        this.sql,
+        "SELECT amount FROM provider_pay WHERE op_id = ?",
+        opId,
+      );
+      if (done) return done.amount;
+      const unallocated =
+        this.revenue() - this.total("SELECT COALESCE(SUM(amount), 0) AS total FROM provider_pay");
+      const amount = Math.max(0, Math.min(owed, unallocated));
+      this.sql.exec(
+        "INSERT INTO provider_pay (op_id, provider, pin, owed, amount, at) VALUES (?, ?, ?, ?, ?, ?)",
+        opId,
+        provider,
+        pin,
+        owed,
+        amount,
+        Date.now(),
+      );
+      if (amount > 0) {
+        this.enqueue(opId, "contributor", provider, "earn", amount as Micros, { pin });
+      }
+      return amount;
+    });
+    if (paid > 0) await this.deliver();
+    return paid as Micros;
+  }
+
   /** Every metered charge credited so far. */
   revenue(): Micros {
     return this.total("SELECT COALESCE(SUM(amount), 0) AS total FROM revenue");
@@ -312,7 +346,15 @@ export class Treasury extends DurableObject<Env> {
         } else {
           const contributor = this.env.CONTRIBUTOR.get(this.env.CONTRIBUTOR.idFromName(row.name));
           if (row.action === "stake") await contributor.creditStake(row.name, row.op_id, amount);
-          else await contributor.payoutPaid(row.name, args.payout_id ?? "", args.signature ?? "");
+          else if (row.action === "earn") {
+            // A storage provider's proven period: earnings like a job's, by the same op id.
+            await contributor.record(row.name, row.op_id, {
+              jobId: `pin:${args.pin ?? ""}`,
+              earned: amount,
+              accepted: 0,
+              rejected: 0,
+            });
+          } else await contributor.payoutPaid(row.name, args.payout_id ?? "", args.signature ?? "");
         }
         this.sql.exec("UPDATE outbox SET delivered_at = ? WHERE op_id = ?", Date.now(), row.op_id);
       } catch (e) {
