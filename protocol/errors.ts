@@ -98,6 +98,13 @@ export const ERRORS = {
   insufficient_stake: { status: 409, title: "Less stake is locked than asked for" },
   admin_not_configured: { status: 503, title: "No operator admin token is configured" },
 
+  // Storage providers (issue 8).
+  registration_expired: {
+    status: 401,
+    title: "The provider's signed registration is too old or from the future",
+  },
+  provider_not_found: { status: 404, title: "No storage provider has this address" },
+
   // Everything we did not foresee. Never carries internals.
   internal: { status: 500, title: "Internal server error" },
 } as const satisfies Record<string, { status: number; title: string }>;

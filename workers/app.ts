@@ -13,7 +13,9 @@ import { invoices } from "./routes/invoices.ts";
 import { jobs } from "./routes/jobs.ts";
 import { keys } from "./routes/keys.ts";
 import { meta } from "./routes/meta.ts";
+import { pins } from "./routes/pins.ts";
 import { prices } from "./routes/prices.ts";
+import { providers } from "./routes/providers.ts";
 import { spendCaps } from "./routes/spend-caps.ts";
 import { uploadSessions } from "./routes/upload-sessions.ts";
 import { uploads } from "./routes/uploads.ts";
@@ -65,11 +67,13 @@ export function createApp() {
   app.route("/", contribute);
   app.route("/", contributors);
   app.route("/", prices);
+  app.route("/", providers);
   app.route("/", billing);
   app.route("/", admin);
   app.route("/", usage);
   app.route("/", invoices);
   app.route("/", spendCaps);
+  app.route("/", pins);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

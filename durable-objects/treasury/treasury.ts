@@ -121,6 +121,17 @@ export class Treasury extends DurableObject<Env> {
     return paid as Micros;
   }
 
+  /** A storage provider's proven periods: what they earned (`owed`) and what revenue paid. */
+  providerPay(provider: string): { periods: number; owed: Micros; paid: Micros } {
+    const r = one<{ n: number; owed: number; paid: number }>(
+      this.sql,
+      `SELECT COUNT(*) AS n, COALESCE(SUM(owed), 0) AS owed, COALESCE(SUM(amount), 0) AS paid
+       FROM provider_pay WHERE provider = ?`,
+      provider,
+    );
+    return { periods: r?.n ?? 0, owed: (r?.owed ?? 0) as Micros, paid: (r?.paid ?? 0) as Micros };
+  }
+
   /** Every metered charge credited so far. */
   revenue(): Micros {
     return this.total("SELECT COALESCE(SUM(amount), 0) AS total FROM revenue");

@@ -5,7 +5,7 @@ import type { GatewayRequest } from "./request.ts";
 import { serveCar } from "./serve-car.ts";
 import { serveRaw } from "./serve-raw.ts";
 import { serveUnixFS } from "./serve-unixfs.ts";
-import type { Upstreams } from "./upstream.ts";
+import type { BlockSource } from "./upstream.ts";
 import { canVerify, VerifiedBlocks } from "./verified-blocks.ts";
 
 export interface NegotiationInput {
@@ -28,7 +28,7 @@ export async function serveGateway(
   req: GatewayRequest,
   bucket: R2Bucket,
   input: NegotiationInput,
-  upstreams?: Upstreams,
+  upstreams?: BlockSource,
 ): Promise<Response> {
   // Path Gateway spec, "Service-Worker (request header)": a worker registered from the bare
   // content root would control every /ipfs/ path of this origin.

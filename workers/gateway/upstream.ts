@@ -12,7 +12,12 @@ import type { CID } from "multiformats/cid";
 export const MAX_BLOCK_BYTES = 2 * 1024 * 1024;
 const TIMEOUT_MS = 15_000;
 
-export class Upstreams {
+/** Somewhere to look for a block the store lacks; `verify` checks the bytes against the CID. */
+export interface BlockSource {
+  get(cid: CID, verify: (bytes: Uint8Array) => Promise<boolean>): Promise<Uint8Array | null>;
+}
+
+export class Upstreams implements BlockSource {
   constructor(
     private readonly origins: readonly string[],
     // Wrapped: workerd's `fetch` throws "Illegal invocation" when called as a method of another object.

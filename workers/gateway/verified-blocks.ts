@@ -2,7 +2,7 @@ import type { CID } from "multiformats/cid";
 import type { BlockStore } from "../../durable-objects/storage/blocks.ts";
 import { ApiError } from "../http/problem.ts";
 import { IDENTITY, SHA2_256, SHA2_512 } from "./cid.ts";
-import type { Upstreams } from "./upstream.ts";
+import type { BlockSource } from "./upstream.ts";
 
 const SUBTLE_HASH: Record<number, string> = { [SHA2_256]: "SHA-256", [SHA2_512]: "SHA-512" };
 
@@ -38,7 +38,7 @@ export class VerifiedBlocks {
   constructor(
     private readonly store: BlockStore,
     /** Where to look for blocks the store lacks; every answer is verified like a stored block. */
-    private readonly upstreams?: Upstreams,
+    private readonly upstreams?: BlockSource,
   ) {}
 
   async get(cid: CID): Promise<Uint8Array> {

@@ -4,6 +4,7 @@ import type { ErrorCode } from "../../protocol/errors.ts";
 import { config } from "../config.ts";
 import { parseCid } from "../gateway/cid.ts";
 import { meter, refuseOverCap } from "../gateway/metering.ts";
+import { BlockSources, ProviderBlocks } from "../gateway/providers.ts";
 import type { GatewayRequest } from "../gateway/request.ts";
 import { serveGateway } from "../gateway/serve.ts";
 import { Upstreams } from "../gateway/upstream.ts";
@@ -200,7 +201,8 @@ async function handle(
         "car-dups": query["car-dups"],
       },
     },
-    new Upstreams(config(c.env).gatewayUpstreams),
+    // Storage providers first (pinned content outlives the R2 copy), then configured upstreams.
+    new BlockSources([new ProviderBlocks(c.env), new Upstreams(config(c.env).gatewayUpstreams)]),
   );
 }
 
