@@ -8,7 +8,8 @@ const STALE_MS = 3 * HEARTBEAT_SECONDS * 1000;
 
 const MIGRATIONS = [
   // One row per storage provider (a Solana address). `reserved` is what the registry has placed
-  // on it and not yet been told to drop; `free` is what the provider last said its disk has.
+  // on it and not yet been told to drop; `free` is what the provider last said its disk has. Its
+  // room is the smaller of capacity − reserved and free.
   `CREATE TABLE providers (
      address        TEXT PRIMARY KEY,
      url            TEXT NOT NULL,
@@ -93,8 +94,7 @@ export class Providers extends DurableObject<Env> {
         .slice(0, Math.max(0, n));
       for (const r of rows) {
         this.sql.exec(
-          "UPDATE providers SET reserved = reserved + ?, free = MAX(free - ?, 0) WHERE address = ?",
-          size,
+          "UPDATE providers SET reserved = reserved + ? WHERE address = ?",
           size,
           r.address,
         );
