@@ -46,8 +46,11 @@ export const Assignment = z.object({
   /** BLAKE3 (hex) of the content's proof stream (a file's bytes), the root challenges check. */
   blake3: Hex32,
   size: Bytes,
-  /** Trustless gateway origin the provider fetches blocks from (`?format=raw`, verified). */
-  gateway: z.url({ protocol: /^https?$/ }),
+  /**
+   * Trustless gateway the provider fetches blocks from (`?format=raw`, each verified); absent:
+   * the Tessera URL the provider registered with.
+   */
+  gateway: z.url({ protocol: /^https?$/ }).optional(),
 });
 export type Assignment = z.infer<typeof Assignment>;
 

@@ -54,7 +54,7 @@ const ConfigSchema = z.object({
   CHALLENGE_DEADLINE_SECONDS: int(1).max(300).default(30),
   REPLICA_FETCH_SECONDS: int(1).default(3600),
   PROVIDER_PRICE_GIB_HOUR_MICROS: int(0).default(1),
-  PUBLIC_URL: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8787"),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   R2_STAGING_TTL_SECONDS: int(0).default(0),
 });
 
@@ -68,8 +68,8 @@ export interface StorageProviderSettings {
   fetchTimeoutMs: number;
   /** USDC base units per GiB-hour a provider earns for proven periods. */
   providerPrice: Micros;
-  /** The origin providers fetch assigned content from (this Worker's gateway). */
-  publicUrl: string;
+  /** The origin providers fetch assigned content from; null: each provider's own Tessera URL. */
+  publicUrl: string | null;
   /** How long pinned content stays in R2 once all its replicas are proven; 0 keeps it. */
   stagingTtlMs: number;
 }
@@ -193,7 +193,7 @@ export function config(env: Settings): Config {
       challengeDeadlineMs: raw.CHALLENGE_DEADLINE_SECONDS * 1000,
       fetchTimeoutMs: raw.REPLICA_FETCH_SECONDS * 1000,
       providerPrice: raw.PROVIDER_PRICE_GIB_HOUR_MICROS as Micros,
-      publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
+      publicUrl: raw.PUBLIC_URL?.replace(/\/$/, "") ?? null,
       stagingTtlMs: raw.R2_STAGING_TTL_SECONDS * 1000,
     },
   };

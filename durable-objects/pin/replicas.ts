@@ -4,6 +4,7 @@ import { config } from "../../workers/config.ts";
 import type { Env } from "../../workers/env.ts";
 import { judge, randomChunk } from "../providers/challenge.ts";
 import type { ChosenProvider } from "../providers/providers.ts";
+import { dropStagingCopy } from "../providers/staging.ts";
 import { one } from "../sql.ts";
 
 /**
@@ -31,6 +32,13 @@ import { one } from "../sql.ts";
  * (`payProvider`: out of metered storage revenue), op id `store:<pin>:<provider>:<period start>`.
  * A failed challenge pays nothing for its period, slashes a staked provider (the Contributor's
  * slashing, op id `slash:store:<pin>:<provider>:<at>`) and places a new replica elsewhere.
+ *
+ * `R2_STAGING_TTL_SECONDS` > 0: once every replica is proven for that long, `tick` deletes the
+ * content's R2 copy (blocks nobody else owns) and the gateway reads it from the providers.
+ *
+ * Note for the Pin: `REPLICA_MIGRATIONS` is applied after `PIN_MIGRATIONS` by count, so a new
+ * Pin migration must not be inserted before them once databases exist; if both lists must grow,
+ * give each its own version table (or append Pin migrations after these).
  */
 export const REPLICA_MIGRATIONS: string[] = [
   `CREATE TABLE replica_content (
@@ -149,7 +157,8 @@ export class Replicas {
     const missing = content.want - this.live();
     // Too few providers for a repair: look again after one interval.
     const retry = missing > 0 ? now + this.settings().challengeIntervalMs : null;
-    const candidates = [next ?? null, retry].filter((t): t is number => t !== null);
+    const staging = await this.endStaging(content, now);
+    const candidates = [next ?? null, retry, staging].filter((t): t is number => t !== null);
     return candidates.length ? Math.min(...candidates) : null;
   }
 
@@ -236,7 +245,7 @@ export class Replicas {
       cid: content.cid,
       blake3: content.blake3,
       size: content.size,
-      gateway: this.settings().publicUrl,
+      ...(this.settings().publicUrl ? { gateway: this.settings().publicUrl } : {}),
     });
     try {
       const res = await fetch(new URL("/assignments", p.url), {
@@ -368,6 +377,33 @@ export class Replicas {
     }
     await this.providers().proven(r.provider, content.cid, false);
     await this.drop(content, r);
+  }
+
+  /**
+   * `R2_STAGING_TTL_SECONDS`: once `want` replicas are proven and the newest of them was placed
+   * a TTL ago, the R2 copy goes (`providers/staging.ts`) and the gateway reads from providers.
+   * Returns when to look again while that is still ahead.
+   */
+  private async endStaging(content: ContentRow, now: number): Promise<number | null> {
+    const ttl = this.settings().stagingTtlMs;
+    if (ttl <= 0 || this.healthy() < content.want) return null;
+    const newest =
+      one<{ t: number }>(
+        this.sql,
+        "SELECT MAX(assigned_at) AS t FROM replicas WHERE status = 'proven'",
+      )?.t ?? now;
+    if (now < newest + ttl) return newest + ttl;
+    try {
+      const deleted = await dropStagingCopy(this.env, content.cid);
+      if (deleted > 0)
+        console.log(
+          `replicas ${this.pinId}: R2 copy of ${content.cid} dropped (${deleted} blocks)`,
+        );
+    } catch (err) {
+      console.warn(`replicas ${this.pinId}: dropping the R2 copy failed, retrying: ${err}`);
+      return now + this.settings().challengeIntervalMs;
+    }
+    return null;
   }
 
   // ---- plumbing ----

@@ -32,6 +32,14 @@ export async function fetchDag(
 
   const visit = async (cid: CID, depth: number): Promise<void> => {
     const key = cid.toString();
+    // An identity block carries its bytes in the CID: nothing to store, and (like the Pin's
+    // summary) not part of a directory's stream.
+    if (cid.multihash.code === IDENTITY && cid.code !== RAW)
+      throw new Error(`identity dag-pb ${key}`);
+    if (cid.multihash.code === IDENTITY) {
+      if (depth === 0) isFile = true;
+      return;
+    }
     const bytes = await getBlock(gateway, cid, disk);
     if (!seen.has(key)) {
       seen.add(key);

@@ -144,10 +144,10 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
         status: "fetching",
         segments: [],
         blocks: [],
-        gateway: a.gateway,
+        gateway: a.gateway ?? options.base,
       };
       disk.savePin(record);
-      fetchPin(record, a.gateway);
+      fetchPin(record, record.gateway ?? options.base);
       log(`assigned ${cid} (${a.size} bytes)`);
       return send(res, 202, state(record));
     }
