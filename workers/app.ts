@@ -13,6 +13,7 @@ import { invoices } from "./routes/invoices.ts";
 import { jobs } from "./routes/jobs.ts";
 import { keys } from "./routes/keys.ts";
 import { meta } from "./routes/meta.ts";
+import { pins } from "./routes/pins.ts";
 import { prices } from "./routes/prices.ts";
 import { providers } from "./routes/providers.ts";
 import { spendCaps } from "./routes/spend-caps.ts";
@@ -72,6 +73,7 @@ export function createApp() {
   app.route("/", usage);
   app.route("/", invoices);
   app.route("/", spendCaps);
+  app.route("/", pins);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -6,6 +6,7 @@ export { BlockRefs } from "../durable-objects/block-refs/block-refs.ts";
 export { Contributor } from "../durable-objects/contributor/contributor.ts";
 export { Dispatcher } from "../durable-objects/dispatcher/dispatcher.ts";
 export { Job } from "../durable-objects/job/job.ts";
+export { Pin } from "../durable-objects/pin/pin.ts";
 export { Providers } from "../durable-objects/providers/providers.ts";
 export { Treasury } from "../durable-objects/treasury/treasury.ts";
 

@@ -9,6 +9,7 @@ import { type BeginOutcome, IdempotencyRecords, type StoredResponse } from "./id
 import { invoice, invoiceList } from "./invoices.ts";
 import { Keys, type Principal } from "./keys.ts";
 import { Ledger, type LedgerResult } from "./ledger.ts";
+import { AccountPins, type PinFilter, type PinRow } from "./pins.ts";
 import { RateLimiter, type RatePolicy, type RateState } from "./rate-limit.ts";
 import { ACCOUNT_MIGRATIONS } from "./schema.ts";
 import { type CapRefusal, monthOf } from "./spend-caps.ts";
@@ -18,6 +19,7 @@ import { type UsageQuery, usageReport } from "./usage.ts";
 export type { AccountEnv } from "./billing.ts";
 export type { Principal } from "./keys.ts";
 export type { LedgerErrorCode, LedgerResult } from "./ledger.ts";
+export type { PinFilter, PinRow, PinState } from "./pins.ts";
 export type { RateState } from "./rate-limit.ts";
 export type {
   NewUpload,
@@ -63,6 +65,7 @@ export class Account extends DurableObject<AccountEnv> {
   private readonly limiter = new RateLimiter();
   private readonly uploads: Uploads;
   private readonly billing: AccountBilling;
+  private readonly pins: AccountPins;
 
   constructor(ctx: DurableObjectState, env: AccountEnv) {
     super(ctx, env);
@@ -72,6 +75,7 @@ export class Account extends DurableObject<AccountEnv> {
     this.idempotency = new IdempotencyRecords(ctx.storage.sql);
     this.uploads = new Uploads(ctx.storage);
     this.billing = new AccountBilling(ctx.storage, env, this.ledger, this.uploads);
+    this.pins = new AccountPins(ctx.storage);
   }
 
   /**
@@ -423,6 +427,31 @@ export class Account extends DurableObject<AccountEnv> {
       before,
     );
     return { ids: page.rows.map((r) => r.id), next_cursor: page.next_cursor };
+  }
+
+  // --- pins (Pinning Service API; the index of this account's `Pin` objects) ----------------
+
+  /** A `Pin` object reports its state; older versions than the stored one change nothing. */
+  putPin(row: PinRow): void {
+    this.pins.put(row);
+  }
+
+  listPins(filter: PinFilter): { count: number; rows: PinRow[] } {
+    return this.pins.list(filter);
+  }
+
+  /** Files an upload a pin created, so that the last unpin of its CID removes it. */
+  markPinnedUpload(uploadId: string, cid: string): void {
+    this.pins.markPinned(uploadId, cid);
+  }
+
+  /**
+   * Forgets a pin; when it was the last pin of a CID whose upload a pin created, removes that
+   * upload (ending its storage charge) and answers its upload id, whose blocks the caller releases.
+   */
+  dropPin(requestid: string, uploadCid: string): string | undefined {
+    const cid = this.pins.drop(requestid, uploadCid);
+    return cid ? this.removeUpload(cid)?.upload_id : undefined;
   }
 
   // --- idempotency --------------------------------------------------------------------------

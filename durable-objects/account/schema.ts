@@ -1,3 +1,5 @@
+import { PINS_MIGRATION } from "./pins.ts";
+
 /**
  * The Account object's SQLite schema. Append new migrations; never edit a shipped one.
  */
@@ -198,4 +200,6 @@ export const ACCOUNT_MIGRATIONS = [
     monthly_limit  INTEGER NOT NULL CHECK (monthly_limit >= 0)
   );
   `,
+  // Pin requests of the Pinning Service API (pins.ts).
+  PINS_MIGRATION,
 ] as const;

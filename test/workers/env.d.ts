@@ -11,6 +11,7 @@ declare global {
         | "Contributor"
         | "Dispatcher"
         | "Job"
+        | "Pin"
         | "Providers"
         | "Treasury";
     }

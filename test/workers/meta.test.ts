@@ -62,6 +62,13 @@ describe("service endpoints", () => {
         "DELETE /v1/uploads/sessions/{id}",
         "PUT /v1/uploads/sessions/{id}/parts/{n}",
         "POST /v1/uploads/sessions/{id}/complete",
+        "POST /v1/providers",
+        "GET /v1/providers/{address}",
+        "GET /pinning/pins",
+        "POST /pinning/pins",
+        "GET /pinning/pins/{requestid}",
+        "POST /pinning/pins/{requestid}",
+        "DELETE /pinning/pins/{requestid}",
       ].sort(),
     );
   });
