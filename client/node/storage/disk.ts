@@ -100,6 +100,11 @@ export class Disk {
     }
   }
 
+  /** Whether the pin's record is still on disk (cheap: one stat). */
+  hasPin(cid: string): boolean {
+    return existsSync(this.pinPath(cid));
+  }
+
   pins(): PinRecord[] {
     return list(join(this.dir, "pins"))
       .filter((f) => f.endsWith(".json"))

@@ -33,6 +33,8 @@ export interface ProviderOptions {
   /** The URL the platform reaches this provider at (default http://host:port). */
   publicUrl?: string;
   log?: (line: string) => void;
+  /** Register with `base` (default true); false serves challenges and blocks only (benchmarks). */
+  register?: boolean;
 }
 
 export interface RunningProvider {
@@ -55,6 +57,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   const disk = new Disk(options.dir);
   const fetching = new Map<string, Promise<void>>();
   const outboards = new Map<string, Uint8Array>();
+  const stored = new Map<string, PinRecord>();
 
   const fetchPin = (record: PinRecord, gateway: string) => {
     const job = (async () => {
@@ -87,7 +90,16 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   }
 
   const answer = (challenge: Challenge): ChallengeAnswer => {
-    const record = disk.pin(challenge.cid);
+    // Stored records are kept parsed (a 1 GiB pin's lists its 1024 blocks), but only while the
+    // file is still there: a wiped disk answers `missing`, never from memory.
+    let record = stored.get(challenge.cid) ?? null;
+    if (record && !disk.hasPin(challenge.cid)) {
+      stored.delete(challenge.cid);
+      outboards.delete(challenge.cid);
+      record = null;
+    }
+    record ??= disk.pin(challenge.cid);
+    if (record?.status === "stored") stored.set(record.cid, record);
     if (!record || record.status === "failed") {
       return { status: "missing", detail: record?.detail ?? "not assigned here" };
     }
@@ -163,6 +175,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
         await fetching.get(cid);
         disk.dropPin(cid);
         outboards.delete(cid);
+        stored.delete(cid);
         log(`dropped ${cid}`);
         return send(res, 200, { cid, status: "dropped" });
       } catch {
@@ -239,7 +252,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
       );
     }
   };
-  await register();
+  if (options.register !== false) await register();
   log(
     `storage provider ${options.identity.address} at ${url}, ${options.capacity} bytes in ${options.dir}`,
   );
