@@ -27,7 +27,13 @@
 // Objects on one thread, how long that thread waited for a core (other processes on the
 // machine), and its CPU time per verified task, which bounds the rate one core can sustain.
 //
+// Contributors take tasks in batches (`ready`'s `batch`, docs/protocol.md): a slot is sent up to
+// BENCH_DISPATCH_BATCH tasks in one frame and answers them in one frame. Every task in a batch is
+// still its own lease, result, verification and payment. The latency below is then per frame: from
+// the slot's answer (or `ready`) to the frame with its next tasks.
+//
 // Knobs: BENCH_DISPATCH_CONTRIBUTORS (256), BENCH_DISPATCH_SLOTS (per contributor, 1),
+// BENCH_DISPATCH_BATCH (tasks per slot, 16; 1 for one task per frame),
 // BENCH_DISPATCH_TASKS (per job, 1024), BENCH_DISPATCH_JOBS (most full-load jobs, 12),
 // BENCH_DISPATCH_SECONDS (no new full-load job after this, 30), BENCH_DISPATCH_HALF_SECONDS (20),
 // BENCH_DISPATCH_BASE (use a network already running with BENCH_VARS, e.g. under a profiler).
@@ -40,12 +46,13 @@ import { startLocalNetwork } from "../scripts/local-network.ts";
 
 const CONTRIBUTORS = Number(process.env.BENCH_DISPATCH_CONTRIBUTORS ?? 256);
 const SLOTS = Number(process.env.BENCH_DISPATCH_SLOTS ?? 1);
+const BATCH = Number(process.env.BENCH_DISPATCH_BATCH ?? 16);
 const TASKS_PER_JOB = Number(process.env.BENCH_DISPATCH_TASKS ?? 1024);
 const MAX_JOBS = Number(process.env.BENCH_DISPATCH_JOBS ?? 12);
 const FULL_BUDGET_MS = Number(process.env.BENCH_DISPATCH_SECONDS ?? 30) * 1000;
 const HALF_BUDGET_MS = Number(process.env.BENCH_DISPATCH_HALF_SECONDS ?? 20) * 1000;
 /** Jobs kept submitted and unfinished, so contributors never wait for a job to exist. */
-const AHEAD = 2;
+const AHEAD = Number(process.env.BENCH_DISPATCH_AHEAD ?? 2);
 const OUTPUT_BYTES = 4;
 /** A run in which no result is sent for this long has lost its network. */
 const STALL_MS = 60_000;
@@ -117,6 +124,7 @@ class TimedContributor extends ContributorClient {
     super({
       base,
       slots: SLOTS,
+      batch: BATCH,
       kernel: (task: TaskFrame) => {
         if (task.job.kind !== "wgsl") throw new Error(`unexpected ${task.job.kind} task`);
         const out = new Uint8Array(OUTPUT_BYTES);
@@ -131,12 +139,17 @@ class TimedContributor extends ContributorClient {
           }),
         );
       },
-      onFrame: (frame) => {
-        if (frame.type !== "task") return;
+      onFrame: (frame, inBatch) => {
+        // One sample per frame that brings tasks: a `task` frame, or a `batch` frame with tasks.
+        if (frame.type === "task" && taskFrameBytes === 0)
+          taskFrameBytes = JSON.stringify(frame).length;
+        const brings =
+          (frame.type === "task" && !inBatch) ||
+          (frame.type === "batch" && frame.frames.some((f) => f.type === "task"));
+        if (!brings) return;
         const now = performance.now();
         const freed = this.free.shift();
         if (freed !== undefined) samples.push({ freed, arrived: now });
-        if (taskFrameBytes === 0) taskFrameBytes = JSON.stringify(frame).length;
       },
     });
     void this.closed.then(() => {
@@ -151,6 +164,10 @@ class TimedContributor extends ContributorClient {
     else if (type === "result" || type === "failed") {
       this.free.push(now);
       resultTimes.push(now);
+    } else if (type === "batch") {
+      this.free.push(now);
+      for (const f of (frame as { frames: { type: string }[] }).frames)
+        if (f.type === "result" || f.type === "failed") resultTimes.push(now);
     }
     super.send(frame);
   }
@@ -370,7 +387,7 @@ try {
     await Promise.all(batch.map((c) => c.start()));
   }
   console.log(
-    `${CONTRIBUTORS} contributors × ${SLOTS} slot(s) connected in ${((performance.now() - c0) / 1000).toFixed(1)} s; ${cores} cores, load average ${load.toFixed(2)} at start`,
+    `${CONTRIBUTORS} contributors × ${SLOTS} slot(s) × ${BATCH} task(s) per frame connected in ${((performance.now() - c0) / 1000).toFixed(1)} s; ${cores} cores, load average ${load.toFixed(2)} at start`,
   );
   await sleep(500);
 
@@ -418,7 +435,7 @@ try {
     `\ntasks/s: tasks accepted (2 agreeing results each) ÷ time from the first job submitted to the last one completed (result stored, settled). results/s counts canaries too.`,
   );
   console.log(
-    "p50/p99: time from a contributor freeing a slot (sending `ready` or a `result`) to the next `task` frame arriving for it, stamped in this process.",
+    "p50/p99: time from a contributor freeing a slot (sending `ready` or the answers to its tasks) to the next frame with tasks arriving for it, stamped in this process.",
   );
   console.log(
     `half load: results paced to ${(fullSteady / 2).toFixed(0)}/s, half of the ${fullSteady.toFixed(0)}/s measured at full load while tasks were being handed out (a task waited ${(held.ms / Math.max(1, held.n)).toFixed(0)} ms on average for its turn); measured the same way: ${steadyRate(half.start, half.end).toFixed(0)}/s.`,

@@ -57,8 +57,20 @@ export const AuthFrame = z
   })
   .strict();
 
+/** The most tasks one slot takes at once (see `ReadyFrame.batch`). */
+export const MAX_BATCH = 64;
+
 export const ReadyFrame = z
-  .object({ type: z.literal("ready"), slots: z.number().int().min(1).max(16).default(1) })
+  .object({
+    type: z.literal("ready"),
+    slots: z.number().int().min(1).max(16).default(1),
+    /**
+     * Tasks per slot (default 1). Above 1 the contributor speaks batches: the server may send it
+     * several frames at once in one `batch` frame (up to `slots × batch` tasks out at a time), and
+     * it answers the tasks of one `batch` frame together in one `batch` frame of its own.
+     */
+    batch: z.number().int().min(1).max(MAX_BATCH).optional(),
+  })
   .strict();
 
 /** Outputs travel inside the result frame, base64, up to this many bytes (a render tile is 48 KiB). */
@@ -94,11 +106,23 @@ export const FailedFrame = z
   })
   .strict();
 
+/** Several results and failures in one frame (a contributor that declared `batch` > 1). */
+export const BatchFrame = z
+  .object({
+    type: z.literal("batch"),
+    frames: z
+      .array(z.discriminatedUnion("type", [ResultFrame, FailedFrame]))
+      .min(1)
+      .max(16 * MAX_BATCH),
+  })
+  .strict();
+
 export const ClientFrame = z.discriminatedUnion("type", [
   AuthFrame,
   ReadyFrame,
   ResultFrame,
   FailedFrame,
+  BatchFrame,
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 
@@ -150,7 +174,15 @@ export interface TaskFrame extends TaskWireFrame {
   job: JobSpec;
 }
 
+/** Server frames that may travel inside a `batch` frame. */
+export type BatchableFrame = Extract<
+  ServerFrame,
+  { type: "job" | "task" | "ack" | "verdict" | "error" }
+>;
+
 export type ServerFrame =
+  /** Several frames at once, in order, to a contributor that declared `batch` > 1. */
+  | { type: "batch"; frames: BatchableFrame[] }
   | { type: "challenge"; version: number; pool: Pool; nonce: string }
   | { type: "welcome"; address: string; pool: Pool; trust: TrustTier }
   | JobFrame

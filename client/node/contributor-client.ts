@@ -1,6 +1,7 @@
 import { base58btc } from "multiformats/bases/base58";
 import {
   authMessage,
+  type BatchableFrame,
   type Capabilities,
   type Pool,
   PROTOCOL_VERSION,
@@ -45,13 +46,21 @@ export interface ContributorOptions {
   base: string;
   pool?: Pool;
   slots?: number;
+  /**
+   * Tasks per slot (default 1). Above 1 the server sends tasks (with their acks and verdicts) in
+   * `batch` frames, and the answers to one `batch` frame's tasks go back together in one.
+   */
+  batch?: number;
   identity?: Identity;
   capabilities?: Partial<Capabilities>;
   /** Where earnings are paid, if not to the identity's own address. */
   payout?: string;
   kernel: Kernel;
-  /** Every frame the server sends, for logs and tests. */
-  onFrame?: (frame: ServerFrame) => void;
+  /**
+   * Every frame the server sends, for logs and tests: a `batch` frame itself, then each frame in
+   * it (with `inBatch` true).
+   */
+  onFrame?: (frame: ServerFrame, inBatch: boolean) => void;
 }
 
 export interface ContributorStats {
@@ -112,7 +121,7 @@ export class ContributorClient {
       });
       ws.addEventListener("message", async (event) => {
         const frame = JSON.parse(String(event.data)) as ServerFrame;
-        this.options.onFrame?.(frame);
+        this.options.onFrame?.(frame, false);
         switch (frame.type) {
           case "challenge": {
             const signature = await this.identity.sign(authMessage(frame.nonce, pool));
@@ -131,80 +140,107 @@ export class ContributorClient {
             });
             return;
           }
-          case "welcome":
-            this.send({ type: "ready", slots: this.options.slots ?? 1 });
+          case "welcome": {
+            const batch = this.options.batch ?? 1;
+            this.send({
+              type: "ready",
+              slots: this.options.slots ?? 1,
+              ...(batch > 1 ? { batch } : {}),
+            });
             resolve({ trust: frame.trust });
             return;
-          case "job":
-            this.jobs.set(frame.job_id, frame.spec);
-            // A few recent jobs are plenty: a contributor works one or two at a time.
-            if (this.jobs.size > 8) this.jobs.delete(this.jobs.keys().next().value as string);
+          }
+          case "batch": {
+            // The tasks of one batch frame run together and are answered in one batch frame.
+            const tasks: TaskFrame[] = [];
+            const answers: AnswerFrame[] = [];
+            for (const inner of frame.frames) {
+              this.options.onFrame?.(inner, true);
+              if (inner.type !== "task") {
+                this.note(inner);
+                continue;
+              }
+              this.stats.tasks++;
+              const job = this.jobs.get(inner.job_id);
+              if (job) tasks.push({ ...inner, job });
+              else answers.push(noJob(inner));
+            }
+            if (tasks.length === 0 && answers.length === 0) return;
+            this.inFlight += tasks.length;
+            try {
+              answers.push(...(await Promise.all(tasks.map((t) => this.run(t)))));
+            } finally {
+              this.inFlight -= tasks.length;
+            }
+            this.send({ type: "batch", frames: answers });
             return;
+          }
           case "task": {
             this.stats.tasks++;
             const job = this.jobs.get(frame.job_id);
             if (!job) {
-              this.send({
-                type: "failed",
-                task_id: frame.task_id,
-                lease_token: frame.lease_token,
-                reason: `no job frame for ${frame.job_id} on this connection`,
-              });
+              this.send(noJob(frame));
               return;
             }
             this.inFlight++;
             try {
-              await this.run({ ...frame, job });
+              this.send(await this.run({ ...frame, job }));
             } finally {
               this.inFlight--;
             }
             return;
           }
-          case "ack":
-            this.stats.acked++;
-            return;
-          case "verdict":
-            if (frame.status === "accepted") this.stats.accepted++;
-            else this.stats.rejected++;
-            this.stats.earned += frame.earned;
-            return;
-          case "error":
-            this.stats.errors.push({
-              code: frame.code,
-              ...(frame.task_id ? { task_id: frame.task_id } : {}),
-            });
-            return;
+          default:
+            this.note(frame);
         }
       });
     });
   }
 
-  /** Runs one task and submits its output (or reports the kernel's failure). */
-  private async run(task: TaskFrame): Promise<void> {
+  /** Bookkeeping for the frames that need no answer. */
+  private note(frame: BatchableFrame | Extract<ServerFrame, { type: "welcome" }>): void {
+    switch (frame.type) {
+      case "job":
+        this.jobs.set(frame.job_id, frame.spec);
+        // A few recent jobs are plenty: a contributor works one or two at a time.
+        if (this.jobs.size > 8) this.jobs.delete(this.jobs.keys().next().value as string);
+        return;
+      case "ack":
+        this.stats.acked++;
+        return;
+      case "verdict":
+        if (frame.status === "accepted") this.stats.accepted++;
+        else this.stats.rejected++;
+        this.stats.earned += frame.earned;
+        return;
+      case "error":
+        this.stats.errors.push({
+          code: frame.code,
+          ...(frame.task_id ? { task_id: frame.task_id } : {}),
+        });
+        return;
+    }
+  }
+
+  /** Runs one task: its result frame, or a `failed` frame with the kernel's error. */
+  private async run(task: TaskFrame): Promise<AnswerFrame> {
     let output: Uint8Array;
     try {
       output = await this.options.kernel(task);
     } catch (err) {
-      this.send({
+      return {
         type: "failed",
         task_id: task.task_id,
         lease_token: task.lease_token,
         reason: String(err instanceof Error ? err.message : err).slice(0, 500),
-      });
-      return;
+      };
     }
-    this.submit(task, output);
+    return resultFrame(task, output);
   }
 
   /** Sends a result frame for `task` (exposed so tests can replay or forge one). */
   submit(task: Pick<TaskFrame, "task_id" | "lease_token">, output: Uint8Array, digest?: string) {
-    this.send({
-      type: "result",
-      task_id: task.task_id,
-      lease_token: task.lease_token,
-      output: toBase64(output),
-      digest: digest ?? hex(blake3(output)),
-    });
+    this.send(resultFrame(task, output, digest));
   }
 
   send(frame: unknown): void {
@@ -223,6 +259,33 @@ export class ContributorClient {
     return this.inFlight;
   }
   private inFlight = 0;
+}
+
+type AnswerFrame =
+  | { type: "result"; task_id: string; lease_token: string; output: string; digest: string }
+  | { type: "failed"; task_id: string; lease_token: string; reason: string };
+
+function resultFrame(
+  task: Pick<TaskFrame, "task_id" | "lease_token">,
+  output: Uint8Array,
+  digest?: string,
+): AnswerFrame {
+  return {
+    type: "result",
+    task_id: task.task_id,
+    lease_token: task.lease_token,
+    output: toBase64(output),
+    digest: digest ?? hex(blake3(output)),
+  };
+}
+
+function noJob(task: { task_id: string; lease_token: string; job_id: string }): AnswerFrame {
+  return {
+    type: "failed",
+    task_id: task.task_id,
+    lease_token: task.lease_token,
+    reason: `no job frame for ${task.job_id} on this connection`,
+  };
 }
 
 export function toBase64(bytes: Uint8Array): string {

@@ -49,6 +49,8 @@ type Attachment =
       trust: TrustTier;
       capabilities: Capabilities;
       slots: number;
+      /** Tasks per slot (`ready`'s `batch`; absent in attachments written before it existed). */
+      batch?: number;
       connectedAt: number;
     };
 type Ready = Extract<Attachment, { state: "ready" }>;
@@ -78,6 +80,18 @@ interface Queued {
   replyTo: Map<string, WebSocket>;
 }
 
+/** A lease out on a socket and not answered yet (the in-memory side of the `leases` table). */
+interface OpenLease {
+  socket: string;
+  job: string;
+  task: string;
+}
+
+/** Tasks a socket may hold at once: its slots times the tasks each slot takes. */
+function capacity(at: Ready): number {
+  return at.slots * (at.batch ?? 1);
+}
+
 /** Close codes (RFC 6455 §7.4): 1008 policy violation for a failed or out-of-order handshake. */
 const POLICY_VIOLATION = 1008;
 /** A socket that has not authenticated by then is closed, so idle handshakes cannot pile up. */
@@ -86,8 +100,8 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_SOCKETS = 20_000;
 /** An expired lease is remembered this long, so a late result hears `lease_expired`. */
 const EXPIRED_LEASE_MEMORY_MS = 10 * 60_000;
-/** Slots offered to one job in one exchange. */
-const MAX_SLOTS_PER_EXCHANGE = 512;
+/** Slots (task places) offered to one job in one exchange. */
+const MAX_SLOTS_PER_EXCHANGE = 1024;
 /** Retry delay when a job could not be reached. */
 const RETRY_MS = 1_000;
 
@@ -118,18 +132,30 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
   /** Leases answered since the last write of their `expired` mark (see `flushAnswered`). */
   private readonly answered = new Set<string>();
   /**
+   * Open leases (not answered, not expired) by token: the lease table's live rows, loaded when the
+   * object starts and kept in step with it, so a result costs no query. Ended leases are only in
+   * SQLite (remembered a while for late and repeated results).
+   */
+  private readonly open = new Map<string, OpenLease>();
+  /** Each live socket's scheduler state, by its WebSocket (for replies and batching). */
+  private readonly liveOf = new WeakMap<WebSocket, Live>();
+  /**
    * Sockets a job was offered and could not use (it has given their contributors every task they
    * may take). Not offered to that job again until something about it changes.
    */
   private readonly declined = new Map<string, Set<string>>();
-  private scheduling = false;
-  private scheduleAgain = false;
   private alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: DispatcherEnv) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage, MIGRATIONS);
+      for (const l of ctx.storage.sql
+        .exec<{ token: string; socket: string; job_id: string; task_id: string }>(
+          "SELECT token, socket, job_id, task_id FROM leases WHERE expired = 0",
+        )
+        .toArray())
+        this.open.set(l.token, { socket: l.socket, job: l.job_id, task: l.task_id });
       this.alarmAt = await ctx.storage.getAlarm();
     });
   }
@@ -190,6 +216,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
       ws.serializeAttachment(ready);
       const live: Live = { ws, at: ready, inflight: 0, reserved: 0, jobs: new Set() };
       this.sockets().set(at.id, live);
+      this.liveOf.set(ws, live);
       this.byAddress.set(ready.address, live);
       return send(ws, { type: "welcome", address: frame.address, pool: at.pool, trust });
     }
@@ -198,42 +225,71 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     }
     const live = this.sockets().get(at.id);
     if (frame.type === "ready") {
-      const next: Ready = { ...at, slots: frame.slots };
+      const next: Ready = { ...at, slots: frame.slots, batch: frame.batch ?? 1 };
       ws.serializeAttachment(next);
       if (live) live.at = next;
       this.kick();
       return;
     }
-    // A result or a failure: only for a lease this socket holds.
-    const lease = one<{ job_id: string; socket: string; task_id: string; expired: number }>(
-      this.sql,
-      "SELECT job_id, socket, task_id, expired FROM leases WHERE token = ?",
-      frame.lease_token,
-    );
-    if (!lease || lease.socket !== at.id || lease.task_id !== frame.task_id) {
-      return fail(
-        ws,
-        "unknown_lease",
-        `No lease on this connection for task ${frame.task_id}.`,
-        false,
-        frame.task_id,
-      );
+    // Results and failures (one, or a batch of them): each only for a lease this socket holds.
+    const jobs = new Set<string>();
+    for (const f of frame.type === "batch" ? frame.frames : [frame]) {
+      const jobId = this.answer(ws, at, live, f);
+      if (jobId) jobs.add(jobId);
     }
-    // The lease is remembered (as ended) a while, so a repeated result reaches the job and hears
-    // `duplicate` instead of an error. Marked in memory now and in SQLite with the next exchange:
-    // one write per batch instead of a commit per frame.
-    const answered = lease.expired === 1 || this.answered.has(frame.lease_token);
-    this.answered.add(frame.lease_token);
-    if (live && !answered) live.inflight--;
-    const q = this.queue(lease.job_id);
-    q.replyTo.set(frame.lease_token, ws);
-    const ref = { token: frame.lease_token, task_id: frame.task_id, address: at.address };
+    for (const jobId of jobs) this.pumpThenKick(jobId);
+    // The answered leases freed slots: other jobs may use them while these jobs are busy.
+    this.kick();
+  }
+
+  /** Queues one result or failure for its job; returns the job, or null after an error frame. */
+  private answer(
+    ws: WebSocket,
+    at: Ready,
+    live: Live | undefined,
+    frame: Extract<ClientFrame, { type: "result" | "failed" }>,
+  ): string | null {
+    const token = frame.lease_token;
+    let jobId: string;
+    const open = this.open.get(token);
+    if (open && open.socket === at.id && open.task === frame.task_id) {
+      // Remembered (as ended) a while, so a repeated result reaches the job and hears `duplicate`
+      // instead of an error. Marked in memory now and in SQLite with the next exchange: one write
+      // per batch instead of a commit per frame.
+      this.open.delete(token);
+      this.answered.add(token);
+      if (live) live.inflight--;
+      jobId = open.job;
+    } else {
+      // Not open: a late or repeated answer to a lease that ended (kept in SQLite a while).
+      const ended = open
+        ? undefined
+        : one<{ job_id: string; socket: string; task_id: string }>(
+            this.sql,
+            "SELECT job_id, socket, task_id FROM leases WHERE token = ?",
+            token,
+          );
+      if (!ended || ended.socket !== at.id || ended.task_id !== frame.task_id) {
+        fail(
+          ws,
+          "unknown_lease",
+          `No lease on this connection for task ${frame.task_id}.`,
+          false,
+          frame.task_id,
+        );
+        return null;
+      }
+      jobId = ended.job_id;
+    }
+    const q = this.queue(jobId);
+    q.replyTo.set(token, ws);
+    const ref = { token, task_id: frame.task_id, address: at.address };
     if (frame.type === "result") {
       q.input.results.push({ ...ref, output: frame.output, digest: frame.digest });
     } else {
       q.input.failures.push({ ...ref, reason: frame.reason });
     }
-    void this.pump(lease.job_id).then(() => this.kick());
+    return jobId;
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
@@ -287,12 +343,13 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     // The job expires the lease itself; here the slot is freed and the token remembered a while.
     this.flushAnswered();
     const expired = this.sql
-      .exec<{ socket: string }>(
-        "UPDATE leases SET expired = 1 WHERE expired = 0 AND deadline <= ? RETURNING socket",
+      .exec<{ token: string; socket: string }>(
+        "UPDATE leases SET expired = 1 WHERE expired = 0 AND deadline <= ? RETURNING token, socket",
         now,
       )
       .toArray();
-    for (const { socket } of expired) {
+    for (const { token, socket } of expired) {
+      if (!this.open.delete(token)) continue;
       const live = this.sockets().get(socket);
       if (live) live.inflight--;
     }
@@ -324,40 +381,41 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
 
   // --- scheduling ------------------------------------------------------------------------------
 
-  /** Starts (or re-runs) the scheduler without waiting for it. */
+  /**
+   * Offers the idle slots to the listed jobs, oldest first, without waiting: each job not already
+   * in an exchange starts one with the slots left (a job reserves its slots before it awaits), so a
+   * job busy with a stream of results does not hold the others back. When an exchange ends, the
+   * scheduler runs again.
+   */
   private kick(): void {
-    if (this.scheduling) {
-      this.scheduleAgain = true;
-      return;
-    }
-    this.scheduling = true;
-    void (async () => {
-      try {
-        do {
-          this.scheduleAgain = false;
-          const jobs = this.sql
-            .exec<{ job_id: string }>("SELECT job_id FROM jobs ORDER BY seq")
-            .toArray();
-          for (const { job_id } of jobs) {
-            if (this.idleSlots() === 0) break;
-            if (!this.busy.has(job_id)) await this.pump(job_id);
-          }
-        } while (this.scheduleAgain);
-      } catch (err) {
-        console.error("dispatcher: scheduling failed", err);
-      } finally {
-        this.scheduling = false;
+    try {
+      const jobs = this.sql
+        .exec<{ job_id: string }>("SELECT job_id FROM jobs ORDER BY seq")
+        .toArray();
+      for (const { job_id } of jobs) {
+        if (this.idleSlots() === 0) break;
+        if (!this.busy.has(job_id)) this.pumpThenKick(job_id);
       }
-    })();
+    } catch (err) {
+      console.error("dispatcher: scheduling failed", err);
+    }
+  }
+
+  /** Pumps a job and, if that exchanged anything, offers what is idle again. */
+  private pumpThenKick(jobId: string): void {
+    void this.pump(jobId).then((exchanged) => {
+      if (exchanged) this.kick();
+    });
   }
 
   /**
    * Runs exchanges with one job until it has nothing to say and nothing to lease; at most one
    * exchange per job is in flight, and what arrives meanwhile rides on the next one.
    */
-  private async pump(jobId: string): Promise<void> {
-    if (this.busy.has(jobId)) return;
+  private async pump(jobId: string): Promise<boolean> {
+    if (this.busy.has(jobId)) return false;
     this.busy.add(jobId);
+    let exchanged = false;
     try {
       for (;;) {
         const q = this.queued.get(jobId);
@@ -373,6 +431,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         const slots = listed ? this.reserve(jobId) : [];
         if (!q && slots.length === 0) break;
         let res: ExchangeOutput;
+        exchanged = true;
         try {
           res = await this.env.JOB.get(this.env.JOB.idFromName(jobId)).exchange({
             ...(q?.input ?? {}),
@@ -383,10 +442,14 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
           for (const s of slots) s.reserved--;
           if (q) this.requeue(jobId, q);
           await this.wakeAt(Date.now() + RETRY_MS);
+          // Not counted as an exchange: the alarm retries, not the scheduler at once.
+          exchanged = false;
           break;
         }
         for (const s of slots) s.reserved--;
         this.deliver(jobId, res, slots, q);
+        // Slots this job did not use (and any freed meanwhile) go to the other jobs now.
+        this.kick();
         // `deliver` took the slots it used out of `slots`: the rest were declined.
         const declined = this.declined.get(jobId) ?? new Set<string>();
         for (const s of slots) declined.add(s.at.id);
@@ -403,9 +466,13 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     } finally {
       this.busy.delete(jobId);
     }
+    return exchanged;
   }
 
   private deliver(jobId: string, res: ExchangeOutput, slots: Live[], q: Queued | undefined): void {
+    const out = new Outgoing(this.liveOf);
+    const rows: [string, string, string, string, number][] = [];
+    let soonest = Number.POSITIVE_INFINITY;
     for (const a of res.assignments) {
       const i = slots.findIndex((s) => s.at.address === a.address && s.ws.readyState === 1);
       const slot = i >= 0 ? slots.splice(i, 1)[0] : undefined;
@@ -414,54 +481,51 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         this.queue(jobId).input.released.push(a.token);
         continue;
       }
-      this.sql.exec(
-        "INSERT INTO leases (token, socket, job_id, task_id, deadline) VALUES (?, ?, ?, ?, ?)",
-        a.token,
-        slot.at.id,
-        jobId,
-        a.task_id,
-        a.deadline,
-      );
+      this.open.set(a.token, { socket: slot.at.id, job: jobId, task: a.task_id });
+      rows.push([a.token, slot.at.id, jobId, a.task_id, a.deadline]);
       slot.inflight++;
       if (!slot.jobs.has(jobId) && res.spec) {
-        slot.ws.send(`{"type":"job","job_id":"${jobId}","spec":${res.spec}}`);
+        out.add(slot.ws, `{"type":"job","job_id":"${jobId}","spec":${res.spec}}`);
         slot.jobs.add(jobId);
         if (slot.jobs.size > 8) slot.jobs.delete(slot.jobs.values().next().value as string);
       }
-      slot.ws.send(a.frame);
-      void this.wakeAt(a.deadline);
+      out.add(slot.ws, a.frame);
+      soonest = Math.min(soonest, a.deadline);
+    }
+    // The new leases in one statement.
+    if (rows.length > 0) {
+      this.sql.exec(
+        `INSERT INTO leases (token, socket, job_id, task_id, deadline)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)`,
+        JSON.stringify(rows),
+      );
+      void this.wakeAt(soonest);
     }
     for (const r of res.replies) {
       const ws = q?.replyTo.get(r.token);
       if (ws?.readyState !== 1) continue;
-      if (r.ok) send(ws, { type: "ack", task_id: r.task_id, status: r.status });
-      else
-        send(ws, {
-          type: "error",
-          code: r.code,
-          message: r.message,
-          fatal: false,
-          task_id: r.task_id,
-        });
+      const frame: ServerFrame = r.ok
+        ? { type: "ack", task_id: r.task_id, status: r.status }
+        : { type: "error", code: r.code, message: r.message, fatal: false, task_id: r.task_id };
+      out.add(ws, JSON.stringify(frame));
     }
     this.sockets(); // builds byAddress after a wake-up
     for (const v of res.verdicts) {
       const live = this.byAddress.get(v.address);
-      if (live) send(live.ws, { type: "verdict", ...v });
+      if (live) out.add(live.ws, JSON.stringify({ type: "verdict", ...v }));
     }
+    out.send();
   }
 
-  /** Writes the answered leases' `expired` mark, in one statement per 100. */
+  /** Writes the answered leases' `expired` mark, in one statement. */
   private flushAnswered(): void {
-    const tokens = [...this.answered];
+    if (this.answered.size === 0) return;
+    const tokens = JSON.stringify([...this.answered]);
     this.answered.clear();
-    for (let i = 0; i < tokens.length; i += 100) {
-      const chunk = tokens.slice(i, i + 100);
-      this.sql.exec(
-        `UPDATE leases SET expired = 1 WHERE token IN (${chunk.map(() => "?").join(",")})`,
-        ...chunk,
-      );
-    }
+    this.sql.exec(
+      "UPDATE leases SET expired = 1 WHERE token IN (SELECT value FROM json_each(?))",
+      tokens,
+    );
   }
 
   /** Reserves every idle slot `jobId` has not declined (up to a cap), one entry per slot. */
@@ -470,7 +534,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     const declined = this.declined.get(jobId);
     for (const live of this.sockets().values()) {
       if (declined?.has(live.at.id)) continue;
-      let free = live.at.slots - live.inflight - live.reserved;
+      let free = capacity(live.at) - live.inflight - live.reserved;
       while (free-- > 0 && out.length < MAX_SLOTS_PER_EXCHANGE) {
         live.reserved++;
         out.push(live);
@@ -481,7 +545,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
 
   private idleSlots(): number {
     let n = 0;
-    for (const l of this.sockets().values()) n += Math.max(0, l.at.slots - l.inflight - l.reserved);
+    for (const l of this.sockets().values())
+      n += Math.max(0, capacity(l.at) - l.inflight - l.reserved);
     return n;
   }
 
@@ -500,6 +565,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
       )
       .toArray();
     for (const l of leases) {
+      this.open.delete(l.token);
       if (l.expired === 0) this.queue(l.job_id).input.released.push(l.token);
     }
     for (const jobId of new Set(leases.map((l) => l.job_id))) void this.pump(jobId);
@@ -525,14 +591,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
   /** Connected, authenticated sockets, rebuilt from attachments and leases after a wake-up. */
   private sockets(): Map<string, Live> {
     if (this.live) return this.live;
-    const inflight = new Map(
-      this.sql
-        .exec<{ socket: string; n: number }>(
-          "SELECT socket, COUNT(*) AS n FROM leases WHERE expired = 0 GROUP BY socket",
-        )
-        .toArray()
-        .map((r) => [r.socket, r.n]),
-    );
+    const inflight = new Map<string, number>();
+    for (const l of this.open.values()) inflight.set(l.socket, (inflight.get(l.socket) ?? 0) + 1);
     this.live = new Map();
     for (const ws of this.ctx.getWebSockets()) {
       const at = ws.deserializeAttachment() as Attachment;
@@ -545,6 +605,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         jobs: new Set(),
       };
       this.live.set(at.id, live);
+      this.liveOf.set(ws, live);
       this.byAddress.set(at.address, live);
     }
     return this.live;
@@ -572,6 +633,30 @@ function parse(message: string | ArrayBuffer): ClientFrame | null {
     return result.success ? result.data : null;
   } catch {
     return null;
+  }
+}
+
+/**
+ * Frames for several sockets, gathered while an exchange's answer is handed out and sent at the
+ * end: a socket that speaks batches gets one `batch` frame, any other its frames one by one.
+ */
+class Outgoing {
+  private readonly frames = new Map<WebSocket, string[]>();
+  constructor(private readonly liveOf: WeakMap<WebSocket, Live>) {}
+
+  add(ws: WebSocket, frame: string): void {
+    const list = this.frames.get(ws);
+    if (list) list.push(frame);
+    else this.frames.set(ws, [frame]);
+  }
+
+  send(): void {
+    for (const [ws, frames] of this.frames) {
+      if (ws.readyState !== 1) continue;
+      if (frames.length > 1 && (this.liveOf.get(ws)?.at.batch ?? 1) > 1)
+        ws.send(`{"type":"batch","frames":[${frames.join(",")}]}`);
+      else for (const f of frames) ws.send(f);
+    }
   }
 }
 

@@ -130,16 +130,16 @@ export const CANARY_RATE = 0.2;
 /** Share of tasks first leased to a `trusted` contributor that still get full replication. */
 export const SAMPLE_RATE = 0.1;
 /** Contributor credits applied at once when a job settles. */
-const CONCURRENT_CREDITS = 16;
+const CONCURRENT_CREDITS = 32;
 /** Retry delay for an outbox operation that did not apply. */
 const OUTBOX_RETRY_MS = 2_000;
 const OPEN: readonly JobStatus[] = ["queued", "running"];
 
+/** The job's row without its spec (which can be large: read once, see `specOf`). */
 interface JobRow extends Record<string, SqlStorageValue> {
   id: string;
   account_id: string;
   kind: JobSpec["kind"];
-  spec: string;
   quote: string;
   hold_id: string;
   status: JobStatus;
@@ -309,30 +309,41 @@ export class Job extends DurableObject<JobEnv> {
     }
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      const doneBefore = this.doneCount();
       this.expireLeases(now);
       for (const token of input.released ?? []) this.endLease(token, "released");
+      // Every lease this call names, read in one query.
+      const leases = this.leasesOf([
+        ...(input.failures ?? []).map((f) => f.token),
+        ...(input.results ?? []).map((r) => r.token),
+      ]);
       for (const f of input.failures ?? []) {
-        const lease = this.checkLease(row, f, now, out);
+        const lease = this.checkLease(row, f, now, out, leases);
         if (!lease) continue;
         this.endLease(f.token, "failed");
+        lease.status = "failed";
         out.replies.push({ ...ref(f), ok: true, status: "received" });
       }
-      for (const r of input.results ?? []) this.submit(row, r, now, out);
-      this.settleTasks(row, out);
+      const stored = new Stored();
+      for (const r of input.results ?? []) this.submit(row, r, now, out, leases, stored);
+      stored.write(this.sql);
+      this.writeJudged();
+      const accepted = this.settleTasks(row, out);
       const current = this.row() as JobRow;
       if (OPEN.includes(current.status)) {
         this.leaseAll(current, input.want ?? [], now, out);
         if (current.status === "queued" && out.assignments.length > 0) this.setStatus("running");
         out.more = this.hasNeed();
       }
-      const done = this.doneCount();
-      if (done !== doneBefore) {
+      if (accepted > 0) {
         const view = this.row() as JobRow;
-        this.event("progress", { done, total: this.taskTotal(), cost: view.cost });
+        this.event("progress", {
+          done: this.doneCount(),
+          total: this.taskTotal(),
+          cost: view.cost,
+        });
       }
     });
-    if (out.assignments.length > 0) out.spec = row.spec;
+    if (out.assignments.length > 0) out.spec = this.specOf(row).json;
     await this.afterChange();
     return out;
   }
@@ -354,35 +365,32 @@ export class Job extends DurableObject<JobEnv> {
 
   // --- results ---------------------------------------------------------------------------------
 
-  private submit(row: JobRow, r: SubmittedResult, now: number, out: ExchangeOutput): void {
-    const lease = this.checkLease(row, r, now, out);
+  private submit(
+    row: JobRow,
+    r: SubmittedResult,
+    now: number,
+    out: ExchangeOutput,
+    leases: Map<string, ReplicaRow>,
+    stored: Stored,
+  ): void {
+    const lease = this.checkLease(row, r, now, out, leases);
     if (!lease) return;
     if (lease.status === "submitted") {
       out.replies.push({ ...ref(r), ok: true, status: "duplicate" });
       return;
     }
     const { spec } = this.specOf(row);
-    const task = this.task(lease.task_idx);
     const bytes = decodeBase64(r.output);
-    const expected = outputBytes(spec, JSON.parse(task.spec) as TaskSpec);
+    const expected = this.expectedBytes(spec, lease.task_idx);
     let problem: string | null = null;
     if (!bytes) problem = "the output is not base64";
     else if (bytes.length !== expected)
       problem = `the output has ${bytes.length} bytes; this task's output has ${expected}`;
     else if (hex(blake3(bytes)) !== r.digest) problem = "the output does not match its digest";
-    this.sql.exec(
-      "UPDATE replicas SET status = 'submitted', output = ?, digest = ?, at = ? WHERE token = ?",
-      bytes ?? new Uint8Array(),
-      r.digest,
-      now,
-      r.token,
-    );
-    if (lease.canary === 0) {
-      this.sql.exec(
-        "UPDATE tasks SET active = active - 1, attempts = attempts + 1 WHERE idx = ?",
-        lease.task_idx,
-      );
-    }
+    stored.replicas.push([r.token, bytes ? hex(bytes) : "", r.digest, now]);
+    // A repeat of this result later in the same call is a duplicate.
+    lease.status = "submitted";
+    if (lease.canary === 0) stored.tasks.push(lease.task_idx);
     if (problem) {
       out.replies.push({ ...ref(r), ok: false, code: "bad_output", message: problem });
       this.judge(r.token, r.address, r.task_id, "rejected", 0, problem, out);
@@ -397,8 +405,9 @@ export class Job extends DurableObject<JobEnv> {
     r: { token: string; task_id: string; address: string },
     now: number,
     out: ExchangeOutput,
+    leases: Map<string, ReplicaRow>,
   ): ReplicaRow | undefined {
-    const lease = one<ReplicaRow>(this.sql, "SELECT * FROM replicas WHERE token = ?", r.token);
+    const lease = leases.get(r.token);
     const idx = Number(r.task_id.slice(r.task_id.indexOf(".") + 1));
     const reject = (code: ProtocolErrorCode, message: string) => {
       out.replies.push({ ...ref(r), ok: false, code, message });
@@ -417,40 +426,65 @@ export class Job extends DurableObject<JobEnv> {
     return lease;
   }
 
+  /** The leases (replicas) with these tokens, by token, in one query. */
+  private leasesOf(tokens: string[]): Map<string, ReplicaRow> {
+    const out = new Map<string, ReplicaRow>();
+    if (tokens.length === 0) return out;
+    for (const r of this.sql.exec<ReplicaRow>(
+      `SELECT token, task_idx, address, canary, status, deadline, digest, verdict, earned
+       FROM replicas WHERE token IN (SELECT value FROM json_each(?))`,
+      JSON.stringify(tokens),
+    ))
+      out.set(r.token, r);
+    return out;
+  }
+
   /**
    * Decides every task whose results can be decided: accepts a task when `required` results
    * agree, judges canaries and late results against an accepted answer, fails a task out of
    * attempts; ends the job when every task is accepted or one failed.
    */
-  private settleTasks(row: JobRow, out: ExchangeOutput): void {
+  private settleTasks(row: JobRow, out: ExchangeOutput): number {
     const { spec, quote } = this.specOf(row);
     const undecided = this.sql
       .exec<ReplicaRow>(
-        "SELECT * FROM replicas WHERE status = 'submitted' AND verdict IS NULL ORDER BY at, rowid",
+        `SELECT token, task_idx, address, canary, output, digest FROM replicas
+         WHERE status = 'submitted' AND verdict IS NULL ORDER BY at, rowid`,
       )
       .toArray();
     const byTask = new Map<number, ReplicaRow[]>();
-    for (const r of undecided) byTask.set(r.task_idx, [...(byTask.get(r.task_idx) ?? []), r]);
+    for (const r of undecided) {
+      const list = byTask.get(r.task_idx);
+      if (list) list.push(r);
+      else byTask.set(r.task_idx, [r]);
+    }
+    const tasks = this.tasksOf([...byTask.keys()]);
     const shares = quote.tasks * quote.replication;
+    // Written once per pass, not once per task: what accepted tasks earned, and the tasks' rows.
+    let owed = 0;
+    let accepted = 0;
+    const acceptedRows: [number, number, string | null][] = [];
+    const bestRows: [number, number][] = [];
+    /** Canaries and late results, judged against an accepted answer. */
+    const against = (answer: Submitted, replicas: ReplicaRow[], taskId: string) => {
+      for (const r of replicas) {
+        const ok = agree(spec, answer, toSubmitted(r));
+        this.judge(
+          r.token,
+          r.address,
+          taskId,
+          ok ? "surplus" : "rejected",
+          0,
+          ok ? undefined : "disagrees with the verified answer",
+          out,
+        );
+      }
+    };
     for (const [idx, replicas] of byTask) {
-      const task = this.task(idx);
+      const task = tasks.get(idx) as TaskRow;
       const taskId = `${row.id}.${idx}`;
-      const submitted = replicas.map(toSubmitted);
       if (task.status === "accepted") {
-        const answer = this.acceptedOutput(task);
-        for (const r of submitted) {
-          const ok = agree(spec, answer, r);
-          const who = (replicas.find((x) => x.token === r.token) as ReplicaRow).address;
-          this.judge(
-            r.token,
-            who,
-            taskId,
-            ok ? "surplus" : "rejected",
-            0,
-            ok ? undefined : "disagrees with the verified answer",
-            out,
-          );
-        }
+        against(this.acceptedOutput(task), replicas, taskId);
         continue;
       }
       // Canaries of a task that is not accepted yet wait for its answer.
@@ -459,10 +493,9 @@ export class Job extends DurableObject<JobEnv> {
       const best = gs[0] ?? [];
       if (best.length >= task.required) {
         const winners = best.slice(0, task.required);
-        let paid = 0;
         winners.forEach((w, rank) => {
           const earned = share(quote.compute_cost, shares, idx * quote.replication + rank);
-          paid += earned;
+          owed += earned;
           const who = (real.find((x) => x.token === w.token) as ReplicaRow).address;
           this.judge(w.token, who, taskId, "accepted", earned, undefined, out);
         });
@@ -479,24 +512,34 @@ export class Job extends DurableObject<JobEnv> {
             out,
           );
         }
-        this.sql.exec(
-          "UPDATE tasks SET status = 'accepted', best = ?, accepted_token = ? WHERE idx = ?",
-          best.length,
-          winners[0]?.token ?? null,
-          idx,
-        );
-        const computePaid = (this.row() as JobRow).compute_paid + paid;
-        this.sql.exec(
-          "UPDATE job SET compute_paid = ?, cost = ?, updated_at = ?",
-          computePaid,
-          computePaid + feeOn(computePaid, quote.platform_fee_bps),
-          Date.now(),
-        );
-        // Canaries sent for this task are judged on the next pass, against the answer.
-        if (replicas.some((r) => r.canary === 1)) this.settleTasks(row, out);
+        acceptedRows.push([idx, best.length, winners[0]?.token ?? null]);
+        accepted++;
+        const canaries = replicas.filter((r) => r.canary === 1);
+        if (canaries.length > 0 && winners[0]) against(winners[0], canaries, taskId);
       } else {
-        this.sql.exec("UPDATE tasks SET best = ? WHERE idx = ?", best.length, idx);
+        bestRows.push([idx, best.length]);
       }
+    }
+    if (acceptedRows.length > 0)
+      this.sql.exec(
+        `UPDATE tasks SET status = 'accepted', best = j.value ->> 1, accepted_token = j.value ->> 2
+         FROM json_each(?) AS j WHERE tasks.idx = j.value ->> 0`,
+        JSON.stringify(acceptedRows),
+      );
+    if (bestRows.length > 0)
+      this.sql.exec(
+        "UPDATE tasks SET best = j.value ->> 1 FROM json_each(?) AS j WHERE tasks.idx = j.value ->> 0",
+        JSON.stringify(bestRows),
+      );
+    this.writeJudged();
+    if (owed > 0) {
+      const computePaid = (this.row() as JobRow).compute_paid + owed;
+      this.sql.exec(
+        "UPDATE job SET compute_paid = ?, cost = ?, updated_at = ?",
+        computePaid,
+        computePaid + feeOn(computePaid, quote.platform_fee_bps),
+        Date.now(),
+      );
     }
     // Tasks out of attempts: nothing agreed often enough and no lease is still out.
     const spent = one<{ idx: number }>(
@@ -512,17 +555,34 @@ export class Job extends DurableObject<JobEnv> {
         "failed",
         `Task ${spent.idx} was tried ${this.task(spent.idx).attempts} times without ${this.task(spent.idx).required} agreeing results.`,
       );
-      return;
+      return accepted;
     }
-    const open = one<{ n: number }>(
-      this.sql,
-      "SELECT COUNT(*) AS n FROM tasks WHERE status != 'accepted'",
-    );
-    if (OPEN.includes(current.status) && open?.n === 0) {
+    // Only a pass that accepted something can have accepted the last task.
+    const open =
+      accepted > 0 &&
+      one(
+        this.sql,
+        "SELECT 1 AS x FROM tasks WHERE status IN ('pending', 'leased', 'verifying', 'failed') LIMIT 1",
+      );
+    if (OPEN.includes(current.status) && accepted > 0 && !open) {
       this.setStatus("verifying");
       this.event("status", { status: "verifying" });
       this.wakeAt(Date.now());
     }
+    return accepted;
+  }
+
+  /** The tasks with these indexes (without their specs), by index, in one query. */
+  private tasksOf(idxs: number[]): Map<number, TaskRow> {
+    const out = new Map<number, TaskRow>();
+    if (idxs.length === 0) return out;
+    for (const t of this.sql.exec<TaskRow>(
+      `SELECT idx, status, required, best, active, attempts, accepted_token FROM tasks
+       WHERE idx IN (SELECT value FROM json_each(?))`,
+      JSON.stringify(idxs),
+    ))
+      out.set(t.idx, t);
+    return out;
   }
 
   private judge(
@@ -534,13 +594,7 @@ export class Job extends DurableObject<JobEnv> {
     reason: string | undefined,
     out: ExchangeOutput,
   ): void {
-    this.sql.exec(
-      "UPDATE replicas SET verdict = ?, earned = ?, reason = ? WHERE token = ?",
-      verdict,
-      earned,
-      reason ?? null,
-      token,
-    );
+    this.judged.push([token, verdict, earned, reason ?? null]);
     out.verdicts.push({
       address,
       task_id: taskId,
@@ -548,6 +602,21 @@ export class Job extends DurableObject<JobEnv> {
       earned: earned as Micros,
       ...(reason ? { reason } : {}),
     });
+  }
+
+  /** Verdicts decided and not yet written (see `writeJudged`). */
+  private judged: [string, string, number, string | null][] = [];
+
+  /** Writes the verdicts decided since the last call, in one statement. */
+  private writeJudged(): void {
+    if (this.judged.length === 0) return;
+    const rows = JSON.stringify(this.judged);
+    this.judged = [];
+    this.sql.exec(
+      `UPDATE replicas SET verdict = j.value ->> 1, earned = j.value ->> 2, reason = j.value ->> 3
+       FROM json_each(?) AS j WHERE replicas.token = j.value ->> 0`,
+      rows,
+    );
   }
 
   // --- leases ----------------------------------------------------------------------------------
@@ -576,7 +645,24 @@ export class Job extends DurableObject<JobEnv> {
       );
       for (const r of held) touched.add(`${r.task_idx} ${r.address}`);
     }
-    for (const slot of slots) this.leaseTo(row, slot, now, out, candidates, touched);
+    const from = { i: 0 };
+    const made: Leased = { replicas: [], tasks: new Set() };
+    for (const slot of slots) this.leaseTo(row, slot, now, out, candidates, touched, from, made);
+    // Written together: the new replicas, and the tasks' counts as they stand in memory.
+    if (made.tasks.size > 0)
+      this.sql.exec(
+        `UPDATE tasks SET active = j.value ->> 1, required = j.value ->> 2
+         FROM json_each(?) AS j WHERE tasks.idx = j.value ->> 0`,
+        JSON.stringify([...made.tasks].map((t) => [t.idx, t.active, t.required])),
+      );
+    if (made.replicas.length > 0)
+      this.sql.exec(
+        `INSERT INTO replicas (token, task_idx, address, canary, status, deadline, at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'leased', value ->> 4, ?
+         FROM json_each(?)`,
+        now,
+        JSON.stringify(made.replicas),
+      );
   }
 
   private leaseTo(
@@ -586,16 +672,25 @@ export class Job extends DurableObject<JobEnv> {
     out: ExchangeOutput,
     candidates: TaskRow[],
     touched: Set<string>,
+    /** Candidates before `from.i` need no more leases (skipped by every later slot). */
+    from: { i: number },
+    made: Leased,
   ): void {
     const { spec } = this.specOf(row);
     const canary = slot.trust === "new" && Math.random() < CANARY_RATE;
     let task: TaskRow | undefined;
-    if (canary) task = this.canaryFor(slot.address);
+    if (canary) task = this.canaryFor(slot.address, touched);
     const isCanary = task !== undefined;
     // Replicas of a task go to different contributors.
-    task ??= candidates.find(
-      (t) => t.required - t.best - t.active > 0 && !touched.has(`${t.idx} ${slot.address}`),
-    );
+    while (from.i < candidates.length) {
+      const t = candidates[from.i] as TaskRow;
+      if (t.required - t.best - t.active > 0) break;
+      from.i++;
+    }
+    for (let i = from.i; !task && i < candidates.length; i++) {
+      const t = candidates[i] as TaskRow;
+      if (t.required - t.best - t.active > 0 && !touched.has(`${t.idx} ${slot.address}`)) task = t;
+    }
     if (!task) return;
     if (!isCanary) {
       // Adaptive replication: a trusted contributor's task is usually not replicated. A task
@@ -608,27 +703,14 @@ export class Job extends DurableObject<JobEnv> {
         task.active === 0 &&
         Math.random() >= SAMPLE_RATE;
       const required = sampledOut ? 1 : slot.trust === "trusted" ? task.required : spec.replication;
-      this.sql.exec(
-        "UPDATE tasks SET active = active + 1, required = ? WHERE idx = ?",
-        required,
-        task.idx,
-      );
       task.active++;
       task.required = required;
-      touched.add(`${task.idx} ${slot.address}`);
+      made.tasks.add(task);
     }
+    touched.add(`${task.idx} ${slot.address}`);
     const token = newLeaseToken();
     const deadline = now + row.lease_ms;
-    this.sql.exec(
-      `INSERT INTO replicas (token, task_idx, address, canary, status, deadline, at)
-       VALUES (?, ?, ?, ?, 'leased', ?, ?)`,
-      token,
-      task.idx,
-      slot.address,
-      isCanary ? 1 : 0,
-      deadline,
-      now,
-    );
+    made.replicas.push([token, task.idx, slot.address, isCanary ? 1 : 0, deadline]);
     const taskId = `${row.id}.${task.idx}`;
     out.assignments.push({
       address: slot.address,
@@ -641,29 +723,27 @@ export class Job extends DurableObject<JobEnv> {
   }
 
   /**
-   * An accepted task `address` has not touched, picked at random: a few accepted tasks from a
-   * random index on (wrapping around), checked one by one with the `replicas (task_idx, address)`
-   * index, instead of ordering every accepted task at random on every lease.
+   * An accepted task `address` has not touched (in SQLite, or in this exchange: `touched`), picked
+   * at random: the first such task from a random index on, wrapping around, found with the
+   * `replicas (task_idx, address)` index instead of ordering every accepted task at random.
    */
-  private canaryFor(address: string): TaskRow | undefined {
-    const total = this.taskTotal();
-    const from = Math.floor(Math.random() * total);
-    const near = (op: ">=" | "<") =>
-      this.sql
+  private canaryFor(address: string, touched: Set<string>): TaskRow | undefined {
+    const from = Math.floor(Math.random() * this.taskTotal());
+    for (const op of [">=", "<"] as const) {
+      const near = this.sql
         .exec<TaskRow>(
-          `SELECT * FROM tasks WHERE status = 'accepted' AND idx ${op} ? ORDER BY idx LIMIT 16`,
+          `SELECT idx, spec FROM tasks AS t
+           WHERE status = 'accepted' AND idx ${op} ?
+             AND NOT EXISTS (SELECT 1 FROM replicas AS r WHERE r.task_idx = t.idx AND r.address = ?)
+           ORDER BY idx LIMIT 4`,
           from,
-        )
-        .toArray();
-    return [...near(">="), ...near("<")].find(
-      (t) =>
-        !one(
-          this.sql,
-          "SELECT 1 AS x FROM replicas WHERE task_idx = ? AND address = ?",
-          t.idx,
           address,
-        ),
-    );
+        )
+        .toArray()
+        .find((t) => !touched.has(`${t.idx} ${address}`));
+      if (near) return near;
+    }
+    return undefined;
   }
 
   /** Ends leases past their deadline; returns how many. */
@@ -844,7 +924,8 @@ export class Job extends DurableObject<JobEnv> {
     if (one(this.sql, "SELECT 1 AS x FROM outbox WHERE done_at IS NULL LIMIT 1"))
       await this.drain();
     const row = this.row();
-    if (row?.status === "verifying") this.wakeAt(Date.now());
+    // A finish already running needs no alarm (it would only find it running).
+    if (row?.status === "verifying" && !this.finishing) this.wakeAt(Date.now());
     await this.armAlarm();
   }
 
@@ -896,14 +977,13 @@ export class Job extends DurableObject<JobEnv> {
           end++;
       const group = pending.slice(i, end);
       const results = await Promise.allSettled(group.map((g) => this.apply(row, account, g)));
-      results.forEach((r, k) => {
-        if (r.status === "fulfilled")
-          this.sql.exec(
-            "UPDATE outbox SET done_at = ? WHERE op_id = ?",
-            Date.now(),
-            group[k]?.op_id,
-          );
-      });
+      const done = group.filter((_, k) => results[k]?.status === "fulfilled").map((g) => g.op_id);
+      if (done.length > 0)
+        this.sql.exec(
+          "UPDATE outbox SET done_at = ? WHERE op_id IN (SELECT value FROM json_each(?))",
+          Date.now(),
+          JSON.stringify(done),
+        );
       const failed = results.findIndex((r) => r.status === "rejected");
       if (failed >= 0) {
         const reason = (results[failed] as PromiseRejectedResult).reason;
@@ -1006,12 +1086,21 @@ export class Job extends DurableObject<JobEnv> {
     );
   }
 
+  /** A job's tasks are planned once, at creation: counted once per object. */
+  private total?: number;
   private taskTotal(): number {
-    return one<{ n: number }>(this.sql, "SELECT COUNT(*) AS n FROM tasks")?.n ?? 0;
+    this.total ??= one<{ n: number }>(this.sql, "SELECT COUNT(*) AS n FROM tasks")?.n ?? 0;
+    return this.total;
   }
 
   private task(idx: number): TaskRow {
     return one<TaskRow>(this.sql, "SELECT * FROM tasks WHERE idx = ?", idx) as TaskRow;
+  }
+
+  /** A task's output size (every task of a wgsl job has the same: no need to read the task). */
+  private expectedBytes(spec: JobSpec, idx: number): number {
+    if (spec.kind === "wgsl") return spec.outputs.reduce((n, o) => n + o.size, 0);
+    return outputBytes(spec, JSON.parse(this.task(idx).spec) as TaskSpec);
   }
 
   private acceptedOutput(task: TaskRow): Submitted {
@@ -1024,11 +1113,16 @@ export class Job extends DurableObject<JobEnv> {
   }
 
   private specOf(row: JobRow): { spec: JobSpec; json: string; quote: Quote } {
-    this.cached ??= {
-      spec: JSON.parse(row.spec) as JobSpec,
-      json: row.spec,
-      quote: JSON.parse(row.quote) as Quote,
-    };
+    if (!this.cached) {
+      const json = (
+        one<{ spec: string }>(this.sql, "SELECT spec FROM job LIMIT 1") as { spec: string }
+      ).spec;
+      this.cached = {
+        spec: JSON.parse(json) as JobSpec,
+        json,
+        quote: JSON.parse(row.quote) as Quote,
+      };
+    }
     return this.cached;
   }
 
@@ -1037,7 +1131,44 @@ export class Job extends DurableObject<JobEnv> {
   }
 
   private row(): JobRow | undefined {
-    return one<JobRow>(this.sql, "SELECT * FROM job LIMIT 1");
+    return one<JobRow>(
+      this.sql,
+      `SELECT id, account_id, kind, quote, hold_id, status, cost, compute_paid, result_cid, failure,
+              charged, fee, lease_ms, created_at, updated_at
+       FROM job LIMIT 1`,
+    );
+  }
+}
+
+/** Leases made in one exchange, written together at its end. */
+interface Leased {
+  /** token, task index, address, canary (0 or 1), deadline. */
+  replicas: [string, number, string, number, number][];
+  tasks: Set<TaskRow>;
+}
+
+/** Results accepted for storage in one exchange, written together (`write`). */
+class Stored {
+  /** token, output as hex, digest, time. */
+  readonly replicas: [string, string, string, number][] = [];
+  /** A task index per real (not canary) result: its lease is no longer active. */
+  readonly tasks: number[] = [];
+
+  write(sql: SqlStorage): void {
+    if (this.replicas.length > 0)
+      sql.exec(
+        `UPDATE replicas SET status = 'submitted', output = unhex(j.value ->> 1),
+                digest = j.value ->> 2, at = j.value ->> 3
+         FROM json_each(?) AS j WHERE replicas.token = j.value ->> 0`,
+        JSON.stringify(this.replicas),
+      );
+    if (this.tasks.length > 0)
+      sql.exec(
+        `UPDATE tasks SET active = active - c.n, attempts = attempts + c.n
+         FROM (SELECT value AS idx, COUNT(*) AS n FROM json_each(?) GROUP BY value) AS c
+         WHERE tasks.idx = c.idx`,
+        JSON.stringify(this.tasks),
+      );
   }
 }
 
