@@ -154,6 +154,45 @@ describe("the ledger proof", () => {
     expect(end.on_chain.float).toBe(start.on_chain.float);
   });
 
+  it("balances after a storage provider is paid for proven periods out of metered revenue, never more", async () => {
+    // Revenue to pay from: what the run above charged for stored data (a few base units; this
+    // file's tests run in order against one Treasury).
+    const start = await ledger();
+    const revenue = start.holdings.metered_revenue;
+    expect(start).toMatchObject({ balanced: true, difference: 0 });
+    expect(revenue).toBeGreaterThan(2);
+
+    // Two proven periods, the second retried (the Pin's alarm ran twice): paid once each.
+    const provider = await wallet();
+    const treasury = env.TREASURY.get(env.TREASURY.idFromName("treasury"));
+    const pay = (period: number, owed: number) =>
+      treasury.payProvider(`store:pin_l:${provider}:${period}`, provider, "pin_l", owed);
+    expect(await pay(1, 1)).toBe(1);
+    expect(await pay(2, 1)).toBe(1);
+    expect(await pay(2, 1)).toBe(1);
+    expect(await treasury.providerPay(provider)).toEqual({ periods: 2, owed: 2, paid: 2 });
+    expect((await contributorRecord(provider)).earnings.available).toBe(2);
+    const mid = await ledger();
+    expect(mid.holdings.metered_revenue - start.holdings.metered_revenue).toBe(-2);
+    expect(mid.holdings.contributors_available - start.holdings.contributors_available).toBe(2);
+    expect(mid).toMatchObject({ balanced: true, difference: 0 });
+
+    // A period earning more than the revenue left is paid what is left, and the books still hold.
+    expect(await pay(3, 1_000_000_000)).toBe(revenue - 2);
+    expect(await treasury.providerPay(provider)).toMatchObject({
+      owed: 1_000_000_002,
+      paid: revenue,
+    });
+    const end = await ledger();
+    expect(end.holdings.metered_revenue).toBe(0);
+    expect(end.holdings.contributors_available - start.holdings.contributors_available).toBe(
+      revenue,
+    );
+    expect(end.holdings.in_transit).toBe(start.holdings.in_transit);
+    expect(end.sources.total).toBe(start.sources.total);
+    expect(end).toMatchObject({ balanced: true, difference: 0 });
+  });
+
   it("is the operator's: an API key, even with every scope, is refused", async () => {
     const { apiKey } = await fundedAccount(1_000_000);
     await expectProblem(
