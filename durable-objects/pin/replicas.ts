@@ -3,6 +3,7 @@ import { Assignment, type Challenge } from "../../protocol/providers.ts";
 import { config } from "../../workers/config.ts";
 import type { Env } from "../../workers/env.ts";
 import { judge, randomChunk } from "../providers/challenge.ts";
+import { periodPay } from "../providers/pay.ts";
 import type { ChosenProvider } from "../providers/providers.ts";
 import { dropStagingCopy } from "../providers/staging.ts";
 import { one } from "../sql.ts";
@@ -74,8 +75,6 @@ export const REPLICA_MIGRATIONS: string[] = [
    );`,
 ];
 
-const GIB = 1024 ** 3;
-const HOUR_MS = 3_600_000;
 /** How soon a fetching replica is asked again. */
 const FETCH_POLL_MS = 2_000;
 
@@ -280,7 +279,7 @@ export class Replicas {
     const chunk = randomChunk(content.size);
     const request: Challenge = { cid: content.cid, chunk };
     let answer: unknown = null;
-    let answeredAt = now;
+    const sentAt = Date.now();
     try {
       const res = await fetch(new URL("/challenges", r.url), {
         method: "POST",
@@ -289,19 +288,16 @@ export class Replicas {
         signal: AbortSignal.timeout(s.challengeDeadlineMs),
       });
       answer = await res.json();
-      answeredAt = now + (Date.now() - now);
     } catch (err) {
-      // No answer in time (or no answer at all): a missed challenge.
+      // No answer in time (the fetch's timeout is the deadline), or none at all: missed.
       answer = { status: "missing", detail: String(err) };
-      answeredAt = Date.now();
     }
+    // A Worker's clock moves on at I/O, so this is when the answer had fully arrived.
     const verdict = await judge(
       content,
-      { chunk, sentAt: now },
+      { chunk, sentAt },
       answer,
-      // Judged by the Durable Object's clock, which does not advance during I/O in production:
-      // the fetch's own timeout is the deadline that bites there.
-      Math.max(answeredAt, now),
+      Date.now(),
       s.challengeDeadlineMs,
     );
     if (verdict.ok) return this.passed(content, r, now);
@@ -334,16 +330,17 @@ export class Replicas {
 
   /** Pays the proven period [from, to), carrying fractions of a base unit to the next period. */
   private async pay(content: ContentRow, r: ReplicaRow, from: number, to: number): Promise<void> {
-    const price = BigInt(this.settings().providerPrice);
-    const numerator =
-      BigInt(content.size) * BigInt(to - from) * price + BigInt(r.pay_remainder || "0");
-    const denominator = BigInt(GIB) * BigInt(HOUR_MS);
-    const amount = Number(numerator / denominator);
+    const { amount, remainder } = periodPay(
+      content.size,
+      to - from,
+      this.settings().providerPrice,
+      r.pay_remainder,
+    );
     const opId = `store:${this.pinId}:${r.provider}:${from}`;
     this.sql.exec(
       "UPDATE replicas SET paid_until = ?, pay_remainder = ? WHERE provider = ?",
       to,
-      (numerator % denominator).toString(),
+      remainder,
       r.provider,
     );
     const treasury = this.env.TREASURY.get(this.env.TREASURY.idFromName("treasury"));

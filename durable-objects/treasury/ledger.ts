@@ -8,7 +8,8 @@ import { one } from "../sql.ts";
  *   trial credit + deposits + stake
  *     = Σ accounts (available + held)
  *     + Σ contributors (available earnings + payouts pending + stake locked + stake unstaking)
- *     + fees + metered revenue + insurance + paid out (earnings and stake)
+ *     + fees + metered revenue (less what storage providers were paid out of it: `provider_pay`,
+ *       now their earnings) + insurance + paid out (earnings and stake)
  *     + in transit (credits written to an outbox and not yet delivered: the Treasury's own, slashes
  *       on their way to insurance, and metered charges an Account debited and has not yet handed
  *       to the Treasury)

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { renderTile } from "../../client/kernels/index.ts";
 import { hex } from "../../protocol/digest.ts";
 import { RenderSpec } from "../../protocol/jobs.ts";
+import type { Micros } from "../../protocol/money.ts";
 import { blake3, init } from "../../wasm/index.ts";
 import { contributor } from "../workers/contributors.ts";
 import {
@@ -166,7 +167,7 @@ describe("the ledger proof", () => {
     const provider = await wallet();
     const treasury = env.TREASURY.get(env.TREASURY.idFromName("treasury"));
     const pay = (period: number, owed: number) =>
-      treasury.payProvider(`store:pin_l:${provider}:${period}`, provider, "pin_l", owed);
+      treasury.payProvider(`store:pin_l:${provider}:${period}`, provider, "pin_l", owed as Micros);
     expect(await pay(1, 1)).toBe(1);
     expect(await pay(2, 1)).toBe(1);
     expect(await pay(2, 1)).toBe(1);

@@ -7,6 +7,7 @@ import {
   randomChunk,
   toBase64,
 } from "../../durable-objects/providers/challenge.ts";
+import { periodPay } from "../../durable-objects/providers/pay.ts";
 import { hex } from "../../protocol/digest.ts";
 import { registrationMessage } from "../../protocol/providers.ts";
 import { blake3, init, outboard, proveFromOutboard } from "../../wasm/index.ts";
@@ -125,6 +126,26 @@ describe("a challenge's answer", () => {
       seen.add(c);
     }
     expect(seen.size).toBe(chunkCount(SIZE));
+  });
+});
+
+describe("provider pay", () => {
+  it("pays whole base units per proven period and carries the fraction, so periods add up exactly", () => {
+    const size = 3 * 1024 ** 2 + 17; // a few MiB: far below a base unit per GiB-hour
+    const price = 1000;
+    let carried = "0";
+    let paid = 0;
+    // 1,000 periods of 7 s: each earns a fraction, the total is the exact price rounded down once.
+    for (let i = 0; i < 1000; i++) {
+      const { amount, remainder } = periodPay(size, 7_000, price, carried);
+      paid += amount;
+      carried = remainder;
+    }
+    const exact = (BigInt(size) * 7_000_000n * BigInt(price)) / (1024n ** 3n * 3_600_000n);
+    expect(paid).toBe(Number(exact));
+    expect(paid).toBeGreaterThan(0);
+    expect(periodPay(1024 ** 3, 3_600_000, price)).toEqual({ amount: 1000, remainder: "0" });
+    expect(periodPay(size, 0, price)).toEqual({ amount: 0, remainder: "0" });
   });
 });
 
