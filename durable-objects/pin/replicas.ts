@@ -147,6 +147,17 @@ export class Replicas {
         now,
       )
       .toArray();
+    // A provider that restarted elsewhere re-registered its new URL: challenge it there.
+    const urls: Record<string, string> = due.length
+      ? await this.providers().urls(due.map((r) => r.provider))
+      : {};
+    for (const r of due) {
+      const url = urls[r.provider];
+      if (url && url !== r.url) {
+        this.sql.exec("UPDATE replicas SET url = ? WHERE provider = ?", url, r.provider);
+        r.url = url;
+      }
+    }
     await Promise.all(due.map((r) => this.challenge(content, r, now)));
     await this.fill(now);
     const next = one<{ t: number | null }>(

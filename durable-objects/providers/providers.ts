@@ -156,6 +156,20 @@ export class Providers extends DurableObject<Env> {
       .toArray();
   }
 
+  /** Where each provider is now (it may have moved since a replica was placed on it). */
+  urls(addresses: string[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const address of addresses) {
+      const row = one<{ url: string }>(
+        this.sql,
+        "SELECT url FROM providers WHERE address = ?",
+        address,
+      );
+      if (row) out[address] = row.url;
+    }
+    return out;
+  }
+
   get(address: string): ProviderRow | null {
     return (
       one<ProviderRow & Record<string, SqlStorageValue>>(

@@ -1,10 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CID } from "multiformats/cid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { judge } from "../../durable-objects/providers/challenge.ts";
 import { freePort, type LocalNetwork, startLocalNetwork } from "../../scripts/local-network.ts";
+import { blake3, init } from "../../wasm/index.ts";
 
 /**
  * Pinning on storage providers with proofs of storage (issue 8), end to end: the Worker under
@@ -46,8 +49,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
   );
 }
 
-async function startProvider(): Promise<Provider> {
-  const dir = mkdtempSync(join(tmpdir(), "tessera-provider-"));
+async function startProvider(existingDir?: string): Promise<Provider> {
+  const dir = existingDir ?? mkdtempSync(join(tmpdir(), "tessera-provider-"));
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -248,5 +251,31 @@ describe("pinning on storage providers", () => {
     const res = await fetch(`${net.base}/ipfs/${cid}`);
     expect(res.status).not.toBe(200);
     await res.arrayBuffer();
+  });
+
+  it("keeps what it stored across a restart: the restarted provider proves it and serves its blocks", async () => {
+    const fourth = providers[3] as Provider;
+    const again = await startProvider(fourth.dir);
+    // Same key file in the same directory: the same address.
+    expect(again.address).toBe(fourth.address);
+    await init();
+    const content = { blake3: Buffer.from(blake3(file)).toString("hex"), size: SIZE };
+    for (const chunk of [0, 1234, Math.floor((SIZE - 1) / 1024)]) {
+      const sentAt = Date.now();
+      const res = await fetch(`${again.url}/challenges`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ cid, chunk }),
+      });
+      const verdict = await judge(content, { chunk, sentAt }, await res.json(), sentAt, 60_000);
+      expect(verdict).toEqual({ ok: true });
+    }
+    const root = await fetch(`${again.url}/ipfs/${cid}?format=raw`);
+    expect(root.status).toBe(200);
+    expect(root.headers.get("content-type")).toBe("application/vnd.ipld.raw");
+    const bytes = new Uint8Array(await root.arrayBuffer());
+    expect(
+      createHash("sha256").update(bytes).digest().equals(CID.parse(cid).multihash.digest),
+    ).toBe(true);
   });
 });
