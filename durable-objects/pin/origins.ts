@@ -88,8 +88,15 @@ export function forbiddenRange(host: string): string | undefined {
     if (/^fe[89ab]/.test(h)) return "link-local";
     if (/^f[cd]/.test(h)) return "private";
     if (/^ff/.test(h)) return "multicast or reserved";
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    if (mapped?.[1]) return forbiddenRange(mapped[1]) ?? undefined;
+    // IPv4-mapped (::ffff:a.b.c.d, which URL parsing turns into ::ffff:XXXX:XXXX).
+    const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+    if (dotted?.[1]) return forbiddenRange(dotted[1]);
+    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
+    if (hex?.[1] && hex[2]) {
+      const hi = Number.parseInt(hex[1], 16);
+      const lo = Number.parseInt(hex[2], 16);
+      return forbiddenRange(`${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`);
+    }
     return undefined;
   }
   return undefined;

@@ -179,13 +179,22 @@ export class Pin extends DurableObject<Env> {
   async remove(account: string, now = Date.now()): Promise<boolean> {
     const row = this.row();
     if (!row || row.account !== account || row.removed) return false;
-    await this.replicas.release(now);
-    if (!row.stored) await this.releaseFetched(row);
-    const released = await this.account(row.account).dropPin(row.requestid, uploadCid(row.cid));
-    if (released) await releaseUpload(this.env, released);
-    this.sql.exec("UPDATE pin SET removed = 1, version = version + 1 WHERE id = 1");
-    await this.ctx.storage.deleteAlarm();
-    return true;
+    // No alarm step may run alongside (it could record the upload or re-file the index row).
+    this.removing = true;
+    try {
+      await this.running?.catch(() => undefined);
+      const current = this.mustRow();
+      await this.replicas.release(now);
+      if (!current.stored) await this.releaseFetched(current);
+      const released = await this.account(row.account).dropPin(row.requestid, uploadCid(row.cid));
+      if (released) await releaseUpload(this.env, released);
+      this.sql.exec("UPDATE pin SET removed = 1, version = version + 1 WHERE id = 1");
+      await this.ctx.storage.deleteAlarm();
+      return true;
+    } finally {
+      // Removed for good, or failed part-way: a retry of the DELETE runs every step again.
+      this.removing = false;
+    }
   }
 
   override async alarm(): Promise<void> {
@@ -197,10 +206,11 @@ export class Pin extends DurableObject<Env> {
   }
 
   private running: Promise<void> | null = null;
+  private removing = false;
 
   private async step(): Promise<void> {
     let row = this.row();
-    if (!row || row.removed || row.status === "failed") return;
+    if (!row || row.removed || this.removing || row.status === "failed") return;
     const now = Date.now();
     let next: number | null = null;
     if (!row.stored) next = await this.fetchStep(row, now);
