@@ -34,6 +34,9 @@ export function registrationMessage(r: Omit<ProviderRegistration, "signature">):
   return `tessera provider\n${r.address}\n${r.url}\n${r.capacity}\n${r.free}\n${r.at}`;
 }
 
+/** How often a provider registers again (its heartbeat); stale after three missed. */
+export const HEARTBEAT_SECONDS = 30;
+
 export const ProviderRegistered = z.object({
   address: SolanaAddress,
   /** Seconds until the registration counts as stale: register again before then. */

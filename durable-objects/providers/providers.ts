@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
+import { HEARTBEAT_SECONDS } from "../../protocol/providers.ts";
 import type { Env } from "../../workers/env.ts";
 import { migrate, one } from "../sql.ts";
 
 /** A provider's registration is stale (not chosen, not asked by the gateway) after this long. */
-export const HEARTBEAT_SECONDS = 30;
 const STALE_MS = 3 * HEARTBEAT_SECONDS * 1000;
 
 const MIGRATIONS = [

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { publicKeyOf } from "../../durable-objects/dispatcher/handshake.ts";
-import { HEARTBEAT_SECONDS } from "../../durable-objects/providers/providers.ts";
 import { SolanaAddress } from "../../protocol/contributor.ts";
 import { MicrosSchema } from "../../protocol/money.ts";
 import {
+  HEARTBEAT_SECONDS,
   ProviderRegistered,
   ProviderRegistration,
   registrationMessage,
