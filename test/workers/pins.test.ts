@@ -1,6 +1,8 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { CarBlockIterator } from "@ipld/car";
 import { describe, expect, it } from "vitest";
+import { blake3, init as initBlake3 } from "../../wasm/index.ts";
 import { api, bearer, jsonInit, signup } from "./helpers.ts";
 
 /**
@@ -129,6 +131,59 @@ describe("Pinning Service API: lifecycle", () => {
     // The other account's copy is untouched and still served.
     const served = await api(`/ipfs/${cid}`);
     expect(new Uint8Array(await served.arrayBuffer())).toEqual(file);
+  });
+
+  it("pins a directory: kind directory, BLAKE3 over its blocks in the gateway CAR's order", async () => {
+    const other = await signup();
+    const body = new FormData();
+    const files = { "a.txt": bytes(700, 3), "sub/b.bin": bytes(1024 * 1024 + 50, 5) };
+    for (const [path, content] of Object.entries(files)) {
+      body.append("file", new File([content], path));
+    }
+    const res = await api("/v1/uploads", { method: "POST", headers: bearer(other.apiKey), body });
+    expect(res.status).toBe(201);
+    const { cid } = (await res.json()) as { cid: string };
+
+    const { accountId, apiKey } = await signup();
+    const created = await addPin(apiKey, { cid });
+    expect(await settled(accountId, created.requestid)).toBe("pinned");
+
+    // The proof stream, built independently: the CAR's blocks (dfs, each once), concatenated.
+    const car = await api(`/ipfs/${cid}?format=car&dups=n`);
+    const parts: Uint8Array[] = [];
+    for await (const block of await CarBlockIterator.fromIterable(
+      car.body as AsyncIterable<Uint8Array>,
+    )) {
+      parts.push(block.bytes);
+    }
+    const stream = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      stream.set(p, at);
+      at += p.length;
+    }
+    await initBlake3();
+    const hex = [...blake3(stream)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const up = await api(`/v1/uploads/${cid}`, { headers: bearer(apiKey) });
+    expect(await up.json()).toMatchObject({
+      cid,
+      kind: "directory",
+      size: stream.length,
+      blake3: hex,
+    });
+  });
+
+  it("answers a retried create carrying the same Idempotency-Key with the same pin", async () => {
+    const { apiKey } = await signup();
+    const cid = await upload(apiKey, bytes(1234, 17));
+    const headers = bearer(apiKey, { "idempotency-key": "pin-retry-7c1f5a9e" });
+    const first = await api("/pinning/pins", jsonInit("POST", { cid }, headers));
+    const again = await api("/pinning/pins", jsonInit("POST", { cid }, headers));
+    expect([first.status, again.status]).toEqual([202, 202]);
+    const [a, b] = [(await first.json()) as PinStatus, (await again.json()) as PinStatus];
+    expect(b.requestid).toBe(a.requestid);
+    const list = await api("/pinning/pins", { headers: bearer(apiKey) });
+    expect(((await list.json()) as { count: number }).count).toBe(1);
   });
 
   it("fails a pin nobody can provide with the reason, instead of leaving it queued", async () => {
