@@ -119,7 +119,18 @@ describe("Pinning Service API: lifecycle", () => {
 
     const up = await api(`/v1/uploads/${cid}`, { headers: bearer(apiKey) });
     expect(up.status).toBe(200);
-    expect(await up.json()).toMatchObject({ cid, kind: "file", size: file.length, blocks: 4 });
+    const record = (await up.json()) as { dag_size: number; upload_id: string };
+    expect(record).toMatchObject({ cid, kind: "file", size: file.length, blocks: 4 });
+    // Metered like an upload: storage.added with the DAG's bytes, attributed to the pinning key.
+    const account = env.ACCOUNT.get(env.ACCOUNT.idFromName(accountId));
+    const added = (await account.usageEvents()).filter((e) => e.kind === "storage.added");
+    expect(added).toEqual([
+      expect.objectContaining({
+        cid,
+        bytes: record.dag_size,
+        key_id: expect.stringMatching(/^key_/),
+      }),
+    ]);
 
     const del = await api(`/pinning/pins/${created.requestid}`, {
       method: "DELETE",
@@ -128,6 +139,10 @@ describe("Pinning Service API: lifecycle", () => {
     expect(del.status).toBe(202);
     // The pin created that upload, so unpinning ends it (and its storage charge).
     expect((await api(`/v1/uploads/${cid}`, { headers: bearer(apiKey) })).status).toBe(404);
+    expect((await account.usageEvents()).map((e) => e.kind)).toEqual([
+      "storage.added",
+      "storage.removed",
+    ]);
     // The other account's copy is untouched and still served.
     const served = await api(`/ipfs/${cid}`);
     expect(new Uint8Array(await served.arrayBuffer())).toEqual(file);
