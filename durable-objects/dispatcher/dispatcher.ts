@@ -145,6 +145,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
    */
   private readonly declined = new Map<string, Set<string>>();
   private alarmAt: number | null = null;
+  /** The `jobs` table in memory: job id → epoch, oldest first (see `listed`). */
+  private jobs: Map<string, number> | null = null;
 
   constructor(ctx: DurableObjectState, env: DispatcherEnv) {
     super(ctx, env);
@@ -312,8 +314,20 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     this.kick();
   }
 
+  /** The jobs with work, oldest first, with their epochs: the `jobs` table, read once. */
+  private listed(): Map<string, number> {
+    this.jobs ??= new Map(
+      this.sql
+        .exec<{ job_id: string; epoch: number }>("SELECT job_id, epoch FROM jobs ORDER BY seq")
+        .toArray()
+        .map((j) => [j.job_id, j.epoch]),
+    );
+    return this.jobs;
+  }
+
   /** Puts a job on the list of jobs with work (at the end, if it is not on it). */
   private list(jobId: string): void {
+    const jobs = this.listed(); // read before the write below
     const seq =
       one<{ n: number }>(this.sql, "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs")?.n ?? 1;
     this.sql.exec(
@@ -322,6 +336,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
       jobId,
       seq,
     );
+    jobs.set(jobId, (jobs.get(jobId) ?? 0) + 1);
     this.declined.delete(jobId);
   }
 
@@ -389,10 +404,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
    */
   private kick(): void {
     try {
-      const jobs = this.sql
-        .exec<{ job_id: string }>("SELECT job_id FROM jobs ORDER BY seq")
-        .toArray();
-      for (const { job_id } of jobs) {
+      for (const job_id of [...this.listed().keys()]) {
         if (this.idleSlots() === 0) break;
         if (!this.busy.has(job_id)) this.pumpThenKick(job_id);
       }
@@ -423,11 +435,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         // Results, failures and dropped leases change what the job can hand out.
         if (q) this.declined.delete(jobId);
         this.flushAnswered();
-        const listed = one<{ epoch: number }>(
-          this.sql,
-          "SELECT epoch FROM jobs WHERE job_id = ?",
-          jobId,
-        );
+        const epoch = this.listed().get(jobId);
+        const listed = epoch === undefined ? undefined : { epoch };
         const slots = listed ? this.reserve(jobId) : [];
         if (!q && slots.length === 0) break;
         let res: ExchangeOutput;
@@ -456,6 +465,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         this.declined.set(jobId, declined);
         if (listed && !res.more) {
           this.sql.exec("DELETE FROM jobs WHERE job_id = ? AND epoch = ?", jobId, listed.epoch);
+          this.listed().delete(jobId);
           this.declined.delete(jobId);
         } else if (!listed && res.more) {
           // What contributors said made new work (a disagreement, a failure): serve it again.

@@ -449,6 +449,7 @@ export class Job extends DurableObject<JobEnv> {
     const undecided = this.sql
       .exec<ReplicaRow>(
         `SELECT token, task_idx, address, canary, output, digest FROM replicas
+         INDEXED BY replicas_undecided
          WHERE status = 'submitted' AND verdict IS NULL ORDER BY at, rowid`,
       )
       .toArray();
@@ -544,8 +545,9 @@ export class Job extends DurableObject<JobEnv> {
     // Tasks out of attempts: nothing agreed often enough and no lease is still out.
     const spent = one<{ idx: number }>(
       this.sql,
-      "SELECT idx FROM tasks WHERE status = 'pending' AND active = 0 AND attempts >= required + ? LIMIT 1",
-      MAX_EXTRA_ATTEMPTS,
+      // The literal 4 (MAX_EXTRA_ATTEMPTS) matches the partial index `tasks_spent` (schema.ts).
+      `SELECT idx FROM tasks INDEXED BY tasks_spent
+       WHERE status = 'pending' AND attempts >= required + 4 AND active = 0 LIMIT 1`,
     );
     const current = this.row() as JobRow;
     if (spent && OPEN.includes(current.status)) {
@@ -629,8 +631,8 @@ export class Job extends DurableObject<JobEnv> {
     if (slots.length === 0) return;
     const candidates = this.sql
       .exec<TaskRow>(
-        `SELECT * FROM tasks WHERE status = 'pending' AND required - best - active > 0
-         ORDER BY idx LIMIT ?`,
+        `SELECT * FROM tasks INDEXED BY tasks_need
+         WHERE status = 'pending' AND required - best - active > 0 ORDER BY idx LIMIT ?`,
         slots.length + 64,
       )
       .toArray();
@@ -639,7 +641,9 @@ export class Job extends DurableObject<JobEnv> {
     const last = candidates.at(-1);
     if (first && last) {
       const held = this.sql.exec<{ task_idx: number; address: string }>(
-        "SELECT task_idx, address FROM replicas WHERE task_idx BETWEEN ? AND ?",
+        `SELECT task_idx, address FROM replicas
+         WHERE address IN (SELECT value FROM json_each(?)) AND task_idx BETWEEN ? AND ?`,
+        JSON.stringify([...new Set(slots.map((s) => s.address))]),
         first.idx,
         last.idx,
       );
@@ -776,7 +780,8 @@ export class Job extends DurableObject<JobEnv> {
   private hasNeed(): boolean {
     return !!one(
       this.sql,
-      "SELECT 1 AS x FROM tasks WHERE status = 'pending' AND required - best - active > 0 LIMIT 1",
+      `SELECT 1 AS x FROM tasks INDEXED BY tasks_need
+       WHERE status = 'pending' AND required - best - active > 0 LIMIT 1`,
     );
   }
 

@@ -1,7 +1,7 @@
 /**
  * The `Job` object's tables. Migration 1 is the job, its tasks and a release-only outbox;
  * migration 2 adds leases and results (`replicas`), verification columns on tasks, the event log
- * behind `GET /v1/jobs/{id}/events`, and the full settlement outbox.
+ * behind `GET /v1/jobs/{id}/events`, and the full settlement outbox; migration 3 indexes.
  */
 export const JOB_MIGRATIONS = [
   `CREATE TABLE job (
@@ -72,4 +72,12 @@ export const JOB_MIGRATIONS = [
      data     TEXT,
      done_at  INTEGER
    );`,
+  // Partial indexes for the questions every exchange asks, so none of them scans the job: which
+  // tasks still need a lease, which are out of attempts (4 = MAX_EXTRA_ATTEMPTS, written out: a
+  // query uses a partial index only when it repeats the index's terms), which results wait for a
+  // verdict; and each contributor's replicas, for "has it touched this task".
+  `CREATE INDEX tasks_need ON tasks (idx) WHERE status = 'pending' AND required - best - active > 0;
+   CREATE INDEX tasks_spent ON tasks (idx) WHERE status = 'pending' AND attempts >= required + 4;
+   CREATE INDEX replicas_undecided ON replicas (at) WHERE status = 'submitted' AND verdict IS NULL;
+   CREATE INDEX replicas_address ON replicas (address, task_idx);`,
 ] as const;
