@@ -188,6 +188,20 @@ describe("Pinning Service API: lifecycle", () => {
     });
   });
 
+  it("fails a pin whose content would take the account past its storage quota, and keeps none of it", async () => {
+    const other = await signup();
+    const cid = await upload(other.apiKey, bytes(6 * 1024 * 1024, 19));
+    const { accountId, apiKey } = await signup();
+    // The test quota is 24 MiB: 2 × 10 MiB of the account's own leaves less than 6 MiB free.
+    await upload(apiKey, bytes(10 * 1024 * 1024, 23));
+    await upload(apiKey, bytes(10 * 1024 * 1024, 29));
+    const created = await addPin(apiKey, { cid });
+    expect(await settled(accountId, created.requestid)).toBe("failed");
+    const failed = await getPin(apiKey, created.requestid);
+    expect(failed.info.failure_reason).toContain("quota");
+    expect((await api(`/v1/uploads/${cid}`, { headers: bearer(apiKey) })).status).toBe(404);
+  });
+
   it("answers a retried create carrying the same Idempotency-Key with the same pin", async () => {
     const { apiKey } = await signup();
     const cid = await upload(apiKey, bytes(1234, 17));
