@@ -434,7 +434,6 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         this.queued.delete(jobId);
         // Results, failures and dropped leases change what the job can hand out.
         if (q) this.declined.delete(jobId);
-        this.flushAnswered();
         const epoch = this.listed().get(jobId);
         const listed = epoch === undefined ? undefined : { epoch };
         const slots = listed ? this.reserve(jobId) : [];
@@ -502,7 +501,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
       out.add(slot.ws, a.frame);
       soonest = Math.min(soonest, a.deadline);
     }
-    // The new leases in one statement.
+    // The answered leases' marks and the new leases, in the same turn (one commit per exchange).
+    this.flushAnswered();
     if (rows.length > 0) {
       this.sql.exec(
         `INSERT INTO leases (token, socket, job_id, task_id, deadline)

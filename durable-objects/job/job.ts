@@ -130,7 +130,7 @@ export const CANARY_RATE = 0.2;
 /** Share of tasks first leased to a `trusted` contributor that still get full replication. */
 export const SAMPLE_RATE = 0.1;
 /** Contributor credits applied at once when a job settles. */
-const CONCURRENT_CREDITS = 32;
+const CONCURRENT_CREDITS = 8;
 /** Retry delay for an outbox operation that did not apply. */
 const OUTBOX_RETRY_MS = 2_000;
 const OPEN: readonly JobStatus[] = ["queued", "running"];
@@ -223,14 +223,13 @@ export class Job extends DurableObject<JobEnv> {
           now,
           now,
         );
-        for (const task of tasks) {
-          this.sql.exec(
-            "INSERT INTO tasks (idx, spec, status, required) VALUES (?, ?, 'pending', ?)",
-            task.task_index,
-            JSON.stringify(task),
-            input.spec.replication,
-          );
-        }
+        // Every task in one statement (a job may have thousands).
+        this.sql.exec(
+          `INSERT INTO tasks (idx, spec, status, required)
+           SELECT value ->> 0, value ->> 1, 'pending', ? FROM json_each(?)`,
+          input.spec.replication,
+          JSON.stringify(tasks.map((t) => [t.task_index, JSON.stringify(t)])),
+        );
         this.event("status", { status: "queued", tasks: tasks.length });
         this.notifyPools();
       });
