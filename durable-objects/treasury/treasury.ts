@@ -77,9 +77,21 @@ export class Treasury extends DurableObject<Env> {
 
   /** Credits a metered charge (storage, egress) debited from an account; idempotent by `opId`. */
   creditRevenue(opId: string, meter: string, account: string, amount: Micros): void {
+    // An account's op ids are its own (every account has a `charge:storage:1`), so the row is
+    // keyed by account and op id; rows written before that carry the bare op id and still count
+    // as the same charge when it is delivered again.
+    const key = `${account}/${opId}`;
+    const seen = one(
+      this.sql,
+      "SELECT 1 AS x FROM revenue WHERE op_id = ? OR (op_id = ? AND account = ?)",
+      key,
+      opId,
+      account,
+    );
+    if (seen) return;
     this.sql.exec(
       "INSERT OR IGNORE INTO revenue (op_id, meter, account, amount, at) VALUES (?, ?, ?, ?, ?)",
-      opId,
+      key,
       meter,
       account,
       amount,

@@ -155,6 +155,35 @@ describe("the ledger proof", () => {
     expect(end.on_chain.float).toBe(start.on_chain.float);
   });
 
+  it("counts every account's metered revenue: op ids are per account, so two first charges are two", async () => {
+    const start = await ledger();
+    const charged: number[] = [];
+    for (const size of [4, 2]) {
+      const customer = await fundedAccount(10_000_000);
+      const body = new Uint8Array(size * 1024 * 1024);
+      for (let at = 0; at < body.length; at += 65_536) {
+        crypto.getRandomValues(body.subarray(at, at + 65_536));
+      }
+      const upload = await api("/v1/uploads", {
+        method: "POST",
+        headers: bearer(customer.apiKey, { "content-type": "application/octet-stream" }),
+        body,
+      });
+      expect(upload.status).toBe(201);
+      const account = env.ACCOUNT.get(env.ACCOUNT.idFromName(customer.accountId));
+      const later = Date.now() + 400 * 86_400_000;
+      await account.meter(later);
+      await account.deliver(later);
+      charged.push(10_000_000 + 5_000_000 - (await account.balance()).available);
+    }
+    expect(charged.every((c) => c > 0)).toBe(true);
+    const end = await ledger();
+    expect(end.holdings.metered_revenue - start.holdings.metered_revenue).toBe(
+      charged.reduce((a, b) => a + b, 0),
+    );
+    expect(end).toMatchObject({ balanced: true, difference: 0 });
+  });
+
   it("balances after a storage provider is paid for proven periods out of metered revenue, never more", async () => {
     // Revenue to pay from: what the run above charged for stored data (a few base units; this
     // file's tests run in order against one Treasury).
