@@ -55,6 +55,7 @@ export const PIN_MIGRATIONS: string[] = [
      bytes         INTEGER NOT NULL DEFAULT 0,
      kubo          TEXT NOT NULL DEFAULT 'off' CHECK (kubo IN ('off', 'pending', 'done')),
      kubo_next_at  INTEGER,
+     kubo_tries    INTEGER NOT NULL DEFAULT 0,
      removed       INTEGER NOT NULL DEFAULT 0,
      version       INTEGER NOT NULL DEFAULT 1,
      reported      INTEGER NOT NULL DEFAULT 0
@@ -70,7 +71,9 @@ const STEP_MS = 20_000;
 const BATCH = 16;
 /** Pause before asking the sources again when a block was not found anywhere. */
 const RETRY_MS = 5_000;
-const KUBO_RETRY_MS = 60_000;
+/** The Kubo bridge retries after 5 s, doubling up to an hour. */
+const KUBO_RETRY_MS = 5_000;
+const KUBO_RETRY_MAX_MS = 3_600_000;
 
 export interface NewPin {
   requestid: string;
@@ -106,6 +109,7 @@ interface Row extends Record<string, SqlStorageValue> {
   bytes: number;
   kubo: "off" | "pending" | "done";
   kubo_next_at: number | null;
+  kubo_tries: number;
   removed: number;
   version: number;
   reported: number;
@@ -404,6 +408,8 @@ export class Pin extends DurableObject<Env> {
     const pinned = healthy >= Math.min(settings.replicas, available);
     this.sql.exec("UPDATE pin SET replicas = ? WHERE id = 1", healthy);
     this.setStatus(pinned ? "pinned" : "pinning", healthy !== row.replicas);
+    // The account's index learns the new state before any slower work (the Kubo import).
+    await this.report();
     if (pinned && settings.kuboRpcUrl && row.kubo !== "done") {
       next = earliest(next, await this.kubo(row, settings.kuboRpcUrl, now));
     }
@@ -419,12 +425,13 @@ export class Pin extends DurableObject<Env> {
       this.sql.exec("UPDATE pin SET kubo = 'done', kubo_next_at = NULL WHERE id = 1");
       return null;
     }
-    console.warn(`pin ${row.requestid}: Kubo import failed, retrying: ${error}`);
+    const at = now + Math.min(KUBO_RETRY_MS * 2 ** row.kubo_tries, KUBO_RETRY_MAX_MS);
+    console.warn(`pin ${row.requestid}: Kubo import failed, retrying in ${at - now} ms: ${error}`);
     this.sql.exec(
-      "UPDATE pin SET kubo = 'pending', kubo_next_at = ? WHERE id = 1",
-      now + KUBO_RETRY_MS,
+      "UPDATE pin SET kubo = 'pending', kubo_next_at = ?, kubo_tries = kubo_tries + 1 WHERE id = 1",
+      at,
     );
-    return now + KUBO_RETRY_MS;
+    return at;
   }
 
   // --- state ---------------------------------------------------------------------------------

@@ -54,13 +54,22 @@ const pinObject = (id: string) => env.PIN.get(env.PIN.idFromName(id));
 
 /**
  * Runs the pin's alarm until it is `pinned` or `failed` (its alarm may also fire on its own
- * meanwhile); reads the object directly so polling does not spend the key's rate limit.
+ * meanwhile) and its account's index says so too; reads the objects directly so polling does
+ * not spend the key's rate limit.
  */
 async function settled(accountId: string, id: string): Promise<string> {
   for (let i = 0; i < 200; i++) {
     await runDurableObjectAlarm(pinObject(id));
     const row = await pinObject(id).view(accountId);
-    if (row && (row.status === "pinned" || row.status === "failed")) return row.status;
+    if (row && (row.status === "pinned" || row.status === "failed")) {
+      // ...and the account's index (what GET /pins reads) has caught up with it.
+      const index = await env.ACCOUNT.get(env.ACCOUNT.idFromName(accountId)).listPins({
+        statuses: [row.status],
+        match: "exact",
+        limit: 1000,
+      });
+      if (index.rows.some((r) => r.requestid === id)) return row.status;
+    }
     await scheduler.wait(20);
   }
   throw new Error(`pin ${id} did not settle`);
