@@ -37,8 +37,8 @@ afterAll(() => {
   net?.stop();
 });
 
-async function contributor(kernel: Kernel, slots = 2): Promise<ContributorClient> {
-  const c = new ContributorClient({ base: net.base, kernel, slots });
+async function contributor(kernel: Kernel, slots = 2, batch = 1): Promise<ContributorClient> {
+  const c = new ContributorClient({ base: net.base, kernel, slots, batch });
   everyone.push(c);
   await c.start();
   return c;
@@ -198,7 +198,8 @@ describe("the marketplace end to end (wrangler dev, WebSockets, CPU references)"
     honest = [
       await contributor(reference),
       await contributor(reference),
-      await contributor(reference),
+      // This one takes its tasks in batches (docs/protocol.md, Batches): 2 slots × 3 tasks.
+      await contributor(reference, 2, 3),
     ];
 
     const job = await submit(scene);
@@ -230,6 +231,10 @@ describe("the marketplace end to end (wrangler dev, WebSockets, CPU references)"
     expect(liar.stats.tasks).toBeGreaterThan(0);
     expect(liar.stats.accepted).toBe(0);
     expect(liar.stats.earned).toBe(0);
+    // The contributor taking batches worked and was paid per task like the others.
+    const batcher = honest[2] as ContributorClient;
+    expect(batcher.stats.tasks).toBeGreaterThan(0);
+    expect(batcher.stats.accepted).toBeGreaterThan(0);
   }, 180_000);
 
   it("completes the inference job; the output matrix is the CPU reference's, byte for byte", async () => {

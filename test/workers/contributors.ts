@@ -48,14 +48,17 @@ export async function keypair() {
   return { address, sign };
 }
 
-/** Connects, authenticates with a fresh key and declares `slots`; returns the socket and key. */
-export async function contributor(pool: Pool, slots = 1) {
+/**
+ * Connects, authenticates with a fresh key and declares `slots` (and `batch` tasks per slot, when
+ * given); returns the socket and key.
+ */
+export async function contributor(pool: Pool, slots = 1, batch?: number) {
   const c = await connect(pool);
   const challenge = await c.next();
   const me = await keypair();
   const signature = await me.sign(authMessage(challenge.nonce as string, pool));
   c.send({ type: "auth", version: 1, address: me.address, signature, capabilities: {} });
   expect(await c.next()).toMatchObject({ type: "welcome", address: me.address });
-  c.send({ type: "ready", slots });
+  c.send({ type: "ready", slots, ...(batch ? { batch } : {}) });
   return { ...c, address: me.address };
 }

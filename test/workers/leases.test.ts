@@ -155,6 +155,102 @@ describe("leases and results", () => {
     for (const s of [a, b, c]) s.ws.close(1000, "done");
   });
 
+  it("batches: several tasks in one frame, answered in one frame, each checked and paid on its own", async () => {
+    const { apiKey } = await signup();
+    const a = await contributor("native", 1, 4);
+    const wgsl = {
+      kind: "wgsl",
+      replication: 1,
+      source: [
+        "@group(0) @binding(0) var<storage, read_write> out: array<u32>;",
+        "@compute @workgroup_size(1)",
+        "fn main(@builtin(global_invocation_id) id: vec3u) { out[0] = 0u; }",
+      ].join("\n"),
+      entry_point: "main",
+      outputs: [{ binding: 0, size: 4 }],
+      dispatches: Array.from({ length: 4 }, () => ({ workgroups: [1] })),
+    };
+    const created = await api("/v1/jobs", jsonInit("POST", wgsl, bearer(apiKey)));
+    expect(created.status).toBe(202);
+    const { id, quote } = (await created.json()) as {
+      id: string;
+      quote: { total: number; compute_cost: number };
+    };
+
+    // One slot of four tasks: the spec and all four leases come in one batch frame.
+    const first = await a.next();
+    expect(first.type).toBe("batch");
+    const frames = first.frames as Frame[];
+    expect(frames[0]).toMatchObject({ type: "job", job_id: id, spec: { kind: "wgsl" } });
+    const tasks = frames.slice(1);
+    expect(tasks.map((t) => t.type)).toEqual(["task", "task", "task", "task"]);
+    expect(new Set(tasks.map((t) => t.task_id)).size).toBe(4);
+    expect(new Set(tasks.map((t) => t.lease_token)).size).toBe(4);
+
+    const zeros = new Uint8Array(4);
+    const right = { output: b64(zeros), digest: hex(blake3(zeros)) };
+    const [t0, t1, t2, t3] = tasks as [Frame, Frame, Frame, Frame];
+    // Three right answers and a forged token, in one frame: the forged one is refused alone.
+    a.send({
+      type: "batch",
+      frames: [
+        result(t0, right),
+        result(t1, right),
+        result(t2, { ...right, lease_token: "x".repeat(43) }),
+        result(t3, right),
+      ],
+    });
+    expect(await a.next()).toMatchObject({
+      type: "error",
+      code: "unknown_lease",
+      task_id: t2.task_id,
+      fatal: false,
+    });
+    const answer = await a.next();
+    expect(answer.type).toBe("batch");
+    const replies = answer.frames as Frame[];
+    const acks = replies.filter((f) => f.type === "ack");
+    const verdicts = replies.filter((f) => f.type === "verdict");
+    expect(acks.map((f) => f.task_id).sort()).toEqual([t0.task_id, t1.task_id, t3.task_id].sort());
+    expect(acks.every((f) => f.status === "received")).toBe(true);
+    expect(verdicts.map((f) => f.task_id).sort()).toEqual(
+      [t0.task_id, t1.task_id, t3.task_id].sort(),
+    );
+    expect(verdicts.every((f) => f.status === "accepted" && (f.earned as number) > 0)).toBe(true);
+
+    // A batch frame that is not valid as a whole is refused as malformed; nothing is taken.
+    a.send({ type: "batch", frames: [] });
+    expect(await a.next()).toMatchObject({ type: "error", code: "malformed_frame" });
+
+    // The last task answered alone (a batch speaker may still send single frames).
+    a.send(result(t2, right));
+    const last = await a.next();
+    expect(last.type).toBe("batch");
+    expect(last.frames).toEqual([
+      { type: "ack", task_id: t2.task_id, status: "received" },
+      expect.objectContaining({ type: "verdict", task_id: t2.task_id, status: "accepted" }),
+    ]);
+
+    // Every task was paid on its own: the job costs its quote, and A earned all of it.
+    const stub = env.JOB.get(env.JOB.idFromName(id));
+    let view = { status: "", settlement: { charged: 0 } };
+    for (let i = 0; i < 100 && view.status !== "completed"; i++) {
+      await runDurableObjectAlarm(stub);
+      view = (await (
+        await api(`/v1/jobs/${id}`, { headers: bearer(apiKey) })
+      ).json()) as typeof view;
+    }
+    expect(view.status).toBe("completed");
+    expect(view.settlement.charged).toBe(quote.total);
+    const record = (await (await api(`/v1/contributors/${a.address}`)).json()) as {
+      record: { accepted: number };
+      earnings: { available: number };
+    };
+    expect(record.record.accepted).toBe(4);
+    expect(record.earnings.available).toBe(quote.compute_cost);
+    a.ws.close(1000, "done");
+  });
+
   it("refuses bad job specs before any hold: nothing is created or charged", async () => {
     const { apiKey } = await signup();
     const before = await (await api("/v1/account", { headers: bearer(apiKey) })).json();
