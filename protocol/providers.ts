@@ -10,7 +10,8 @@ import { SolanaAddress } from "./contributor.ts";
  *   `POST /challenges` (prove a 1 KiB chunk), `DELETE /assignments/{cid}` (drop it) and
  *   `GET /ipfs/{cid}?format=raw` (a trustless raw block, for the gateway).
  *
- * Both sides parse every body with these schemas.
+ * The platform's calls carry `authorization: Bearer <token>`, the token handed to the provider in
+ * answer to its signed registration. Both sides parse every body with these schemas.
  */
 export const Hex32 = z.string().regex(/^[0-9a-f]{64}$/);
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
@@ -41,6 +42,11 @@ export const ProviderRegistered = z.object({
   address: SolanaAddress,
   /** Seconds until the registration counts as stale: register again before then. */
   heartbeat_seconds: z.number().int().min(1),
+  /**
+   * The bearer token every call from the platform to this provider carries; the provider refuses
+   * calls without it (its blocks stay public). The same on every registration.
+   */
+  token: z.string().min(16),
 });
 
 /** `POST {provider}/assignments`: fetch this content from `gateway` and keep it. */

@@ -148,17 +148,19 @@ export class Replicas {
       )
       .toArray();
     // A provider that restarted elsewhere re-registered its new URL: challenge it there.
-    const urls: Record<string, string> = due.length
-      ? await this.providers().urls(due.map((r) => r.provider))
+    const contacts: Record<string, ChosenProvider> = due.length
+      ? await this.providers().contacts(due.map((r) => r.provider))
       : {};
     for (const r of due) {
-      const url = urls[r.provider];
+      const url = contacts[r.provider]?.url;
       if (url && url !== r.url) {
         this.sql.exec("UPDATE replicas SET url = ? WHERE provider = ?", url, r.provider);
         r.url = url;
       }
     }
-    await Promise.all(due.map((r) => this.challenge(content, r, now)));
+    await Promise.all(
+      due.map((r) => this.challenge(content, r, contacts[r.provider]?.token ?? "", now)),
+    );
     await this.fill(now);
     const next = one<{ t: number | null }>(
       this.sql,
@@ -260,7 +262,7 @@ export class Replicas {
     try {
       const res = await fetch(new URL("/assignments", p.url), {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: `Bearer ${p.token}` },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(this.settings().challengeDeadlineMs),
       });
@@ -271,10 +273,13 @@ export class Replicas {
   }
 
   private async drop(content: ContentRow, r: ReplicaRow): Promise<void> {
-    await this.providers().unreserve(r.provider, content.size, content.cid);
+    const providers = this.providers();
+    await providers.unreserve(r.provider, content.size, content.cid);
+    const contact = (await providers.contacts([r.provider]))[r.provider];
     try {
-      const res = await fetch(new URL(`/assignments/${content.cid}`, r.url), {
+      const res = await fetch(new URL(`/assignments/${content.cid}`, contact?.url ?? r.url), {
         method: "DELETE",
+        headers: { authorization: `Bearer ${contact?.token ?? ""}` },
         signal: AbortSignal.timeout(this.settings().challengeDeadlineMs),
       });
       await res.body?.cancel();
@@ -285,7 +290,12 @@ export class Replicas {
 
   // ---- challenges ----
 
-  private async challenge(content: ContentRow, r: ReplicaRow, now: number): Promise<void> {
+  private async challenge(
+    content: ContentRow,
+    r: ReplicaRow,
+    token: string,
+    now: number,
+  ): Promise<void> {
     const s = this.settings();
     const chunk = randomChunk(content.size);
     const request: Challenge = { cid: content.cid, chunk };
@@ -294,7 +304,7 @@ export class Replicas {
     try {
       const res = await fetch(new URL("/challenges", r.url), {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
         body: JSON.stringify(request),
         signal: AbortSignal.timeout(s.challengeDeadlineMs),
       });

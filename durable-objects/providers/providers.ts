@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { randomBase32 } from "../../protocol/ids.ts";
 import { HEARTBEAT_SECONDS } from "../../protocol/providers.ts";
 import type { Env } from "../../workers/env.ts";
 import { migrate, one } from "../sql.ts";
@@ -27,6 +28,9 @@ const MIGRATIONS = [
      PRIMARY KEY (cid, provider)
    );
    CREATE INDEX holdings_provider ON holdings (provider);`,
+  // The bearer token the platform's calls to a provider carry (made at its first registration,
+  // handed back on every signed registration, never shown elsewhere).
+  `ALTER TABLE providers ADD COLUMN token TEXT;`,
 ];
 
 export interface ProviderRow {
@@ -43,6 +47,8 @@ export interface ProviderRow {
 export interface ChosenProvider {
   address: string;
   url: string;
+  /** What the platform's calls to it carry (`authorization: Bearer`). */
+  token: string;
 }
 
 /**
@@ -59,8 +65,11 @@ export class Providers extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, MIGRATIONS));
   }
 
-  /** Registers or refreshes a provider (the route has checked its signature). */
-  register(p: { address: string; url: string; capacity: number; free: number }, now: number) {
+  /** Registers or refreshes a provider (the route has checked its signature); its call token. */
+  register(
+    p: { address: string; url: string; capacity: number; free: number },
+    now: number,
+  ): string {
     this.sql.exec(
       `INSERT INTO providers (address, url, capacity, free, registered_at, seen_at)
        VALUES (?, ?, ?, ?, ?, ?)
@@ -73,6 +82,16 @@ export class Providers extends DurableObject<Env> {
       now,
       now,
     );
+    this.sql.exec(
+      "UPDATE providers SET token = ? WHERE address = ? AND token IS NULL",
+      randomBase32(32),
+      p.address,
+    );
+    return one<{ token: string }>(
+      this.sql,
+      "SELECT token FROM providers WHERE address = ?",
+      p.address,
+    )?.token as string;
   }
 
   /**
@@ -82,8 +101,8 @@ export class Providers extends DurableObject<Env> {
   choose(n: number, size: number, exclude: string[], now: number): ChosenProvider[] {
     return this.ctx.storage.transactionSync(() => {
       const rows = this.sql
-        .exec<{ address: string; url: string; room: number }>(
-          `SELECT address, url, MIN(capacity - reserved, free) AS room FROM providers
+        .exec<{ address: string; url: string; token: string; room: number }>(
+          `SELECT address, url, token, MIN(capacity - reserved, free) AS room FROM providers
            WHERE seen_at >= ? AND MIN(capacity - reserved, free) >= ?
            ORDER BY room DESC, failures ASC, address`,
           now - STALE_MS,
@@ -99,7 +118,7 @@ export class Providers extends DurableObject<Env> {
           r.address,
         );
       }
-      return rows.map((r) => ({ address: r.address, url: r.url }));
+      return rows.map((r) => ({ address: r.address, url: r.url, token: r.token }));
     });
   }
 
@@ -141,7 +160,7 @@ export class Providers extends DurableObject<Env> {
    * then any other live provider holding proven replicas: a block's own CID does not say which
    * pin it belongs to.
    */
-  sources(now: number, cid?: string, limit = 4): ChosenProvider[] {
+  sources(now: number, cid?: string, limit = 4): { address: string; url: string }[] {
     return this.sql
       .exec<{ address: string; url: string }>(
         `SELECT p.address, p.url FROM providers p
@@ -156,16 +175,16 @@ export class Providers extends DurableObject<Env> {
       .toArray();
   }
 
-  /** Where each provider is now (it may have moved since a replica was placed on it). */
-  urls(addresses: string[]): Record<string, string> {
-    const out: Record<string, string> = {};
+  /** Where each provider is now (it may have moved since a replica was placed) and its token. */
+  contacts(addresses: string[]): Record<string, ChosenProvider> {
+    const out: Record<string, ChosenProvider> = {};
     for (const address of addresses) {
-      const row = one<{ url: string }>(
+      const row = one<{ url: string; token: string }>(
         this.sql,
-        "SELECT url FROM providers WHERE address = ?",
+        "SELECT url, token FROM providers WHERE address = ?",
         address,
       );
-      if (row) out[address] = row.url;
+      if (row) out[address] = { address, url: row.url, token: row.token };
     }
     return out;
   }

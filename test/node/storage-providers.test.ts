@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CID } from "multiformats/cid";
@@ -260,13 +260,25 @@ describe("pinning on storage providers", () => {
     expect(again.address).toBe(fourth.address);
     await init();
     const content = { blake3: Buffer.from(blake3(file)).toString("hex"), size: SIZE };
-    for (const chunk of [0, 1234, Math.floor((SIZE - 1) / 1024)]) {
-      const sentAt = Date.now();
-      const res = await fetch(`${again.url}/challenges`, {
+    // Challenges come from the platform only: they carry the token the registry handed this
+    // provider (kept in its directory), and a call without it is refused.
+    const token = readFileSync(join(again.dir, "platform-token"), "utf8");
+    const challenge = (chunk: number, authorization?: string) =>
+      fetch(`${again.url}/challenges`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: {
+          "content-type": "application/json",
+          ...(authorization ? { authorization } : {}),
+        },
         body: JSON.stringify({ cid, chunk }),
       });
+    const anonymous = await challenge(0);
+    expect(anonymous.status).toBe(401);
+    await anonymous.arrayBuffer();
+    expect((await challenge(0, "Bearer not-the-token-at-all-no")).status).toBe(401);
+    for (const chunk of [0, 1234, Math.floor((SIZE - 1) / 1024)]) {
+      const sentAt = Date.now();
+      const res = await challenge(chunk, `Bearer ${token}`);
       const verdict = await judge(content, { chunk, sentAt }, await res.json(), sentAt, 60_000);
       expect(verdict).toEqual({ ok: true });
     }

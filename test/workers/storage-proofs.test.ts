@@ -227,7 +227,8 @@ describe("placement", () => {
 });
 
 describe("POST /v1/providers", () => {
-  async function signed(overrides: Partial<{ at: number; capacity: number }> = {}) {
+  /** A provider key, and a function that signs registrations with it. */
+  async function signer() {
     const keys = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
       "sign",
       "verify",
@@ -235,29 +236,40 @@ describe("POST /v1/providers", () => {
     const raw = new Uint8Array(
       (await crypto.subtle.exportKey("raw", keys.publicKey)) as ArrayBuffer,
     );
-    const body = {
-      address: base58btc.baseEncode(raw),
-      url: "http://provider.test:4100",
-      capacity: 1024 ** 3,
-      free: 1024 ** 3,
-      at: Date.now(),
-      ...overrides,
+    return async (overrides: Partial<{ at: number; capacity: number }> = {}) => {
+      const body = {
+        address: base58btc.baseEncode(raw),
+        url: "http://provider.test:4100",
+        capacity: 1024 ** 3,
+        free: 1024 ** 3,
+        at: Date.now(),
+        ...overrides,
+      };
+      const sig = new Uint8Array(
+        await crypto.subtle.sign(
+          { name: "Ed25519" },
+          keys.privateKey,
+          new TextEncoder().encode(registrationMessage(body)),
+        ),
+      );
+      return { ...body, signature: toBase64(sig) };
     };
-    const sig = new Uint8Array(
-      await crypto.subtle.sign(
-        { name: "Ed25519" },
-        keys.privateKey,
-        new TextEncoder().encode(registrationMessage(body)),
-      ),
-    );
-    return { ...body, signature: toBase64(sig) };
   }
 
+  const signed = async (overrides: Partial<{ at: number; capacity: number }> = {}) =>
+    (await signer())(overrides);
+
   it("registers a provider signed by its address's key, and shows it", async () => {
-    const body = await signed();
+    const sign = await signer();
+    const body = await sign();
     const res = await api("/v1/providers", jsonInit("POST", body));
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ address: body.address, heartbeat_seconds: 30 });
+    const registered = (await res.json()) as { token: string };
+    expect(registered).toMatchObject({ address: body.address, heartbeat_seconds: 30 });
+    expect(registered.token).toMatch(/^[a-z2-7]{32}$/);
+    // The heartbeat hands back the same token.
+    const again = await api("/v1/providers", jsonInit("POST", await sign({ at: Date.now() + 1 })));
+    expect(((await again.json()) as { token: string }).token).toBe(registered.token);
     const shown = await api(`/v1/providers/${body.address}`);
     expect(shown.status).toBe(200);
     expect(await shown.json()).toMatchObject({

@@ -1,5 +1,4 @@
 import type { CID } from "multiformats/cid";
-import type { ChosenProvider } from "../../durable-objects/providers/providers.ts";
 import type { ProviderBindings } from "../env.ts";
 import { type BlockSource, Upstreams } from "./upstream.ts";
 
@@ -11,7 +10,7 @@ import { type BlockSource, Upstreams } from "./upstream.ts";
  * the registry once per request.
  */
 export class ProviderBlocks implements BlockSource {
-  private list: Promise<ChosenProvider[]> | undefined;
+  private list: Promise<{ url: string }[]> | undefined;
 
   constructor(private readonly env: ProviderBindings) {}
 

@@ -47,7 +47,7 @@ providers.openapi(register, async (c) => {
     throw new ApiError("bad_signature", "The registration is not signed by the address's key.");
   }
   const registry = c.env.PROVIDERS.get(c.env.PROVIDERS.idFromName("providers"));
-  await registry.register(
+  const token = await registry.register(
     {
       address: body.address,
       url: body.url.replace(/\/$/, ""),
@@ -56,7 +56,7 @@ providers.openapi(register, async (c) => {
     },
     now,
   );
-  return c.json({ address: body.address, heartbeat_seconds: HEARTBEAT_SECONDS }, 200);
+  return c.json({ address: body.address, heartbeat_seconds: HEARTBEAT_SECONDS, token }, 200);
 });
 
 const ProviderSchema = z

@@ -1,5 +1,8 @@
+import { timingSafeEqual } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { CID } from "multiformats/cid";
 import {
   Assignment,
@@ -35,6 +38,8 @@ export interface ProviderOptions {
   log?: (line: string) => void;
   /** Register with `base` (default true); false serves challenges and blocks only (benchmarks). */
   register?: boolean;
+  /** The platform's call token when not registering (benchmarks); otherwise the registry's. */
+  token?: string;
 }
 
 export interface RunningProvider {
@@ -57,6 +62,16 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   const disk = new Disk(options.dir);
   const fetching = new Map<string, Promise<void>>();
   const outboards = new Map<string, Uint8Array>();
+  // The platform's calls carry the token its registry handed out (kept on disk for restarts).
+  const tokenFile = join(options.dir, "platform-token");
+  let token: string | undefined = options.token ?? readToken(tokenFile);
+  const authorized = (req: IncomingMessage): boolean => {
+    const given = Buffer.from(req.headers.authorization ?? "");
+    const expected = Buffer.from(`Bearer ${token ?? ""}`);
+    return (
+      token !== undefined && given.length === expected.length && timingSafeEqual(given, expected)
+    );
+  };
   const stored = new Map<string, PinRecord>();
 
   const fetchPin = (record: PinRecord, gateway: string) => {
@@ -135,6 +150,13 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://provider");
+    const platformCall =
+      (req.method === "POST" && ["/assignments", "/challenges"].includes(url.pathname)) ||
+      req.method === "DELETE";
+    if (platformCall && !authorized(req)) {
+      req.resume();
+      return problem(res, 401, "unauthenticated", "calls from the platform carry its token");
+    }
     if (req.method === "POST" && url.pathname === "/assignments") {
       const parsed = Assignment.safeParse(await readJson(req));
       if (!parsed.success) return problem(res, 400, "validation_failed", parsed.error.message);
@@ -238,7 +260,12 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
     });
     const json = await res.json();
     if (!res.ok) throw new Error(`registration refused (${res.status}): ${JSON.stringify(json)}`);
-    const { heartbeat_seconds } = ProviderRegistered.parse(json);
+    const registered = ProviderRegistered.parse(json);
+    const { heartbeat_seconds } = registered;
+    if (registered.token !== token) {
+      token = registered.token;
+      writeFileSync(tokenFile, token, { mode: 0o600 });
+    }
     if (!closed) {
       clearTimeout(heartbeat);
       heartbeat = setTimeout(
@@ -283,6 +310,14 @@ export function parseSize(text: string): number | null {
   const power = unit ? "KMGT".indexOf(unit) + 1 : 0;
   const n = Number(m[1]) * 1024 ** power;
   return Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+function readToken(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function state(record: PinRecord): AssignmentState {
