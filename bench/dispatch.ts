@@ -11,7 +11,7 @@
 // canaries (re-runs of accepted tasks): those are results, not verified tasks.
 //
 // Measured against one local network, in one run:
-// 1. Full load: jobs are submitted (two kept queued ahead of the contributors) and run through
+// 1. Full load: jobs are submitted (four kept open ahead of the contributors) and run through
 //    their whole lifecycle: create (escrow hold), lease, result, verification, result assembly and
 //    storage, settlement. tasks/s = tasks accepted / (last job completed − first job submitted);
 //    results/s = result frames the contributors sent in that window.
@@ -29,11 +29,12 @@
 //
 // Contributors take tasks in batches (`ready`'s `batch`, docs/protocol.md): a slot is sent up to
 // BENCH_DISPATCH_BATCH tasks in one frame and answers them in one frame. Every task in a batch is
-// still its own lease, result, verification and payment. The latency below is then per frame: from
-// the slot's answer (or `ready`) to the frame with its next tasks.
+// still its own lease, result, verification and payment. The assignment latency (2.) is then per
+// frame: from the slot's answers (or `ready`) to the frame with its next tasks.
 //
 // Knobs: BENCH_DISPATCH_CONTRIBUTORS (256), BENCH_DISPATCH_SLOTS (per contributor, 1),
-// BENCH_DISPATCH_BATCH (tasks per slot, 16; 1 for one task per frame),
+// BENCH_DISPATCH_BATCH (tasks per slot, 16; 1 for one task per frame), BENCH_DISPATCH_AHEAD (jobs
+// kept open, 4),
 // BENCH_DISPATCH_TASKS (per job, 1024), BENCH_DISPATCH_JOBS (most full-load jobs, 12),
 // BENCH_DISPATCH_SECONDS (no new full-load job after this, 30), BENCH_DISPATCH_HALF_SECONDS (20),
 // BENCH_DISPATCH_BASE (use a network already running with BENCH_VARS, e.g. under a profiler).
@@ -51,8 +52,12 @@ const TASKS_PER_JOB = Number(process.env.BENCH_DISPATCH_TASKS ?? 1024);
 const MAX_JOBS = Number(process.env.BENCH_DISPATCH_JOBS ?? 12);
 const FULL_BUDGET_MS = Number(process.env.BENCH_DISPATCH_SECONDS ?? 30) * 1000;
 const HALF_BUDGET_MS = Number(process.env.BENCH_DISPATCH_HALF_SECONDS ?? 20) * 1000;
-/** Jobs kept submitted and unfinished, so contributors never wait for a job to exist. */
-const AHEAD = Number(process.env.BENCH_DISPATCH_AHEAD ?? 2);
+/**
+ * Jobs kept submitted and unfinished, so contributors never wait for a job to exist: with batches
+ * the contributors hold up to CONTRIBUTORS × SLOTS × BATCH leases at once (4,096 by default, two
+ * whole jobs' worth), so more than two jobs must be open for there to be tasks when a slot frees.
+ */
+const AHEAD = Number(process.env.BENCH_DISPATCH_AHEAD ?? 4);
 const OUTPUT_BYTES = 4;
 /** A run in which no result is sent for this long has lost its network. */
 const STALL_MS = 60_000;
