@@ -1,6 +1,8 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { base58btc } from "multiformats/bases/base58";
 import { beforeAll, describe, expect, it } from "vitest";
+import { Replicas } from "../../durable-objects/pin/replicas.ts";
 import {
   chunkCount,
   judge,
@@ -9,6 +11,7 @@ import {
 } from "../../durable-objects/providers/challenge.ts";
 import { periodPay } from "../../durable-objects/providers/pay.ts";
 import { hex } from "../../protocol/digest.ts";
+import type { Micros } from "../../protocol/money.ts";
 import { registrationMessage } from "../../protocol/providers.ts";
 import { blake3, init, outboard, proveFromOutboard } from "../../wasm/index.ts";
 import { api, expectProblem, jsonInit } from "./helpers.ts";
@@ -299,5 +302,57 @@ describe("POST /v1/providers", () => {
       "validation_failed",
     );
     await expectProblem(await api(`/v1/providers/${address()}`), 404, "provider_not_found");
+  });
+});
+
+describe("a missed challenge", () => {
+  it("marks the replica bad, pays nothing, slashes the provider's stake and repairs elsewhere", async () => {
+    const now = Date.now();
+    const size = 3_000_000_000_000_000; // only this test's providers have room for it
+    const [gone, spare] = [address(), address()];
+    // Nothing listens on port 9 (discard): challenges there get no answer at all.
+    // The staked one has the most room, so it is placed first.
+    for (const [a, room] of [
+      [gone, size + 1],
+      [spare, size],
+    ] as const) {
+      await registry().register(
+        { address: a, url: "http://127.0.0.1:9", capacity: room, free: room },
+        now,
+      );
+    }
+    const contributor = env.CONTRIBUTOR.get(env.CONTRIBUTOR.idFromName(gone));
+    await contributor.creditStake(gone, "stake:test-missed", 8_000_000 as Micros);
+    const pin = env.PIN.get(env.PIN.idFromName("pin_missed_challenge"));
+    const result = await runInDurableObject(pin, async (_instance, state) => {
+      const replicas = new Replicas(state.storage.sql, env, "pin_missed_challenge");
+      // Placed ten hours ago: past REPLICA_FETCH_SECONDS, so "still fetching" is no excuse.
+      const placedAt = now - 10 * 3_600_000;
+      await replicas.place({ cid: "bafkqaaa", blake3: "00".repeat(32), size }, 1, placedAt);
+      const placed = replicas.view().map((r) => r.provider);
+      // First challenge due: nobody answers, and this is not a fetch in progress.
+      await replicas.tick(Date.now());
+      return {
+        placed,
+        view: replicas.view(),
+        events: replicas.events(),
+        healthy: replicas.healthy(),
+      };
+    });
+    expect(result.placed).toEqual([gone]);
+    expect(result.view).toEqual([
+      { provider: gone, status: "bad", last_proven_at: null },
+      { provider: spare, status: "assigned", last_proven_at: null },
+    ]);
+    expect(result.healthy).toBe(0);
+    const kinds = result.events.filter((e) => e.provider === gone).map((e) => e.kind);
+    expect(kinds).toEqual(["assigned", "failed", "slashed"]);
+    expect(result.events.some((e) => e.kind === "paid")).toBe(false);
+    const failedAt = result.events.find((e) => e.kind === "failed");
+    expect(failedAt?.detail).toMatch(/missing|fetch_timeout/);
+    expect((await registry().get(gone))?.failures).toBe(1);
+    // The staked provider lost STAKE_SLASH_BPS (25%) of its stake to insurance.
+    const view = await contributor.view(gone);
+    expect(view.stake).toMatchObject({ locked: 6_000_000, slashed: 2_000_000 });
   });
 });
