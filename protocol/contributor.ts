@@ -198,3 +198,76 @@ export type ServerFrame =
       reason?: string;
     }
   | { type: "error"; code: ProtocolErrorCode; message: string; fatal: boolean; task_id?: string };
+
+/**
+ * The server's frames as the contributor parses them: shapes and ids checked; a job's `spec` and
+ * a task's `task` are objects whose meaning the kernels check (protocol/jobs.ts, tasks.ts).
+ */
+const JobId = z.string().regex(/^job_[a-z2-7]{20}$/);
+const Payload = z.record(z.string(), z.unknown());
+const ServerJobFrame = z.object({ type: z.literal("job"), job_id: JobId, spec: Payload });
+const ServerTaskFrame = z.object({
+  type: z.literal("task"),
+  task_id: TaskId,
+  job_id: JobId,
+  lease_token: LeaseToken,
+  deadline: z.number().int(),
+  task: Payload,
+});
+const AckFrame = z.object({
+  type: z.literal("ack"),
+  task_id: TaskId,
+  status: z.enum(["received", "duplicate"]),
+});
+const VerdictFrame = z.object({
+  type: z.literal("verdict"),
+  task_id: TaskId,
+  status: z.enum(["accepted", "rejected"]),
+  earned: z.number().int().nonnegative(),
+  reason: z.string().optional(),
+});
+const ErrorFrame = z.object({
+  type: z.literal("error"),
+  code: z.enum(PROTOCOL_ERRORS),
+  message: z.string(),
+  fatal: z.boolean(),
+  task_id: TaskId.optional(),
+});
+const BatchableServerFrame = z.discriminatedUnion("type", [
+  ServerJobFrame,
+  ServerTaskFrame,
+  AckFrame,
+  VerdictFrame,
+  ErrorFrame,
+]);
+export const ServerFrameSchema = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("challenge"),
+    version: z.number().int(),
+    pool: z.enum(POOLS),
+    nonce: z.string().min(1),
+  }),
+  z.object({
+    type: z.literal("welcome"),
+    address: SolanaAddress,
+    pool: z.enum(POOLS),
+    trust: z.enum(TRUST_TIERS),
+  }),
+  z.object({ type: z.literal("batch"), frames: z.array(BatchableServerFrame).min(1) }),
+  ServerJobFrame,
+  ServerTaskFrame,
+  AckFrame,
+  VerdictFrame,
+  ErrorFrame,
+]);
+
+/** A server frame parsed by `ServerFrameSchema`, or null when it is not one. */
+export function parseServerFrame(text: string): ServerFrame | null {
+  try {
+    const r = ServerFrameSchema.safeParse(JSON.parse(text));
+    // The checked shapes are the `ServerFrame` types; `spec` and `task` are checked by their use.
+    return r.success ? (r.data as unknown as ServerFrame) : null;
+  } catch {
+    return null;
+  }
+}

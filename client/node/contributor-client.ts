@@ -5,6 +5,7 @@ import {
   type Capabilities,
   type Pool,
   PROTOCOL_VERSION,
+  parseServerFrame,
   type ServerFrame,
   type TaskFrame,
 } from "../../protocol/contributor.ts";
@@ -120,7 +121,12 @@ export class ContributorClient {
         reject(new Error(`closed before welcome (${event.code} ${event.reason})`));
       });
       ws.addEventListener("message", async (event) => {
-        const frame = JSON.parse(String(event.data)) as ServerFrame;
+        const frame = parseServerFrame(String(event.data));
+        if (!frame) {
+          // Not a frame of docs/protocol.md: noted and ignored.
+          this.stats.errors.push({ code: "malformed_frame" });
+          return;
+        }
         this.options.onFrame?.(frame, false);
         switch (frame.type) {
           case "challenge": {

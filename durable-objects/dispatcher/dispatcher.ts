@@ -464,7 +464,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         this.declined.set(jobId, declined);
         if (listed && !res.more) {
           this.sql.exec("DELETE FROM jobs WHERE job_id = ? AND epoch = ?", jobId, listed.epoch);
-          this.listed().delete(jobId);
+          // Unless it was listed again meanwhile (a `notify` during the exchange): then it stays.
+          if (this.listed().get(jobId) === listed.epoch) this.listed().delete(jobId);
           this.declined.delete(jobId);
         } else if (!listed && res.more) {
           // What contributors said made new work (a disagreement, a failure): serve it again.
