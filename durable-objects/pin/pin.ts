@@ -217,10 +217,20 @@ export class Pin extends DurableObject<Env> {
     if (!row || row.removed || this.removing || row.status === "failed") return;
     const now = Date.now();
     let next: number | null = null;
-    if (!row.stored) next = await this.fetchStep(row, now);
-    row = this.mustRow();
-    if (row.stored && row.status !== "failed" && !row.removed) {
-      next = earliest(next, await this.settle(row, now));
+    try {
+      if (!row.stored) next = await this.fetchStep(row, now);
+      row = this.mustRow();
+      if (row.stored && row.status !== "failed" && !row.removed) {
+        next = earliest(next, await this.settle(row, now));
+      }
+    } catch (err) {
+      // Caught rather than left to the runtime's few alarm retries, so a pin that keeps failing
+      // still reaches its deadline and ends `failed`, never stuck `pinning`.
+      const message = err instanceof Error ? err.message : String(err);
+      console.error(`pin ${row.requestid}: step failed: ${message}`);
+      const current = this.mustRow();
+      this.sql.exec("UPDATE pin SET last_error = ? WHERE id = 1", message.slice(0, 500));
+      next = current.stored ? now + RETRY_MS : Math.min(now + RETRY_MS, current.deadline);
     }
     await this.report();
     if (this.row()?.reported !== this.row()?.version) next = earliest(next, now + RETRY_MS);
