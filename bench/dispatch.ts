@@ -15,9 +15,9 @@
 //    their whole lifecycle: create (escrow hold), lease, result, verification, result assembly and
 //    storage, settlement. tasks/s = tasks accepted / (last job completed − first job submitted);
 //    results/s = result frames the contributors sent in that window.
-// 2. Assignment latency, for every task frame a contributor receives: the time since one of its
-//    slots became free, i.e. since it sent `ready` or the `result` of its previous task (with
-//    several slots, frees and arrivals are paired first in, first out). Slots freed before a
+// 2. Assignment latency, for every task a contributor receives: the time since one of its task
+//    places became free, i.e. since it sent `ready` or the `result` of a previous task (with
+//    several places, frees and arrivals are paired first in, first out). Slots freed before a
 //    phase's first job existed are left out: they waited for work, not for the dispatcher. Both
 //    ends are stamped in this process, so the loopback sockets, wrangler's proxy and this
 //    process's event loop are inside the figure along with the Dispatcher and Job objects.
@@ -29,8 +29,9 @@
 //
 // Contributors take tasks in batches (`ready`'s `batch`, docs/protocol.md): a slot is sent up to
 // BENCH_DISPATCH_BATCH tasks in one frame and answers them in one frame. Every task in a batch is
-// still its own lease, result, verification and payment. The assignment latency (2.) is then per
-// frame: from the slot's answers (or `ready`) to the frame with its next tasks.
+// still its own lease, result, verification and payment, and its own latency sample (2.): a
+// contributor has SLOTS × BATCH task places, each freed by the answer to its task (sent with the
+// others of its frame) and filled by the next task that arrives (with the others of its frame).
 //
 // Knobs: BENCH_DISPATCH_CONTRIBUTORS (256), BENCH_DISPATCH_SLOTS (per contributor, 1),
 // BENCH_DISPATCH_BATCH (tasks per slot, 16; 1 for one task per frame), BENCH_DISPATCH_AHEAD (jobs
@@ -85,7 +86,7 @@ const WGSL_JOB = {
 // --- contributors, stamped ---------------------------------------------------------------------
 
 interface Sample {
-  /** When the slot became free and when the next task frame arrived (ms, this process's clock). */
+  /** When a task place became free and when the next task arrived (ms, this process's clock). */
   freed: number;
   arrived: number;
 }
@@ -144,17 +145,13 @@ class TimedContributor extends ContributorClient {
           }),
         );
       },
-      onFrame: (frame, inBatch) => {
-        // One sample per frame that brings tasks: a `task` frame, or a `batch` frame with tasks.
-        if (frame.type === "task" && taskFrameBytes === 0)
-          taskFrameBytes = JSON.stringify(frame).length;
-        const brings =
-          (frame.type === "task" && !inBatch) ||
-          (frame.type === "batch" && frame.frames.some((f) => f.type === "task"));
-        if (!brings) return;
+      onFrame: (frame) => {
+        // One sample per task, alone or in a batch frame (whose frames come here one by one).
+        if (frame.type !== "task") return;
         const now = performance.now();
         const freed = this.free.shift();
         if (freed !== undefined) samples.push({ freed, arrived: now });
+        if (taskFrameBytes === 0) taskFrameBytes = JSON.stringify(frame).length;
       },
     });
     void this.closed.then(() => {
@@ -165,14 +162,16 @@ class TimedContributor extends ContributorClient {
   override send(frame: unknown): void {
     const type = (frame as { type?: string }).type;
     const now = performance.now();
-    if (type === "ready") for (let i = 0; i < SLOTS; i++) this.free.push(now);
+    if (type === "ready") for (let i = 0; i < SLOTS * BATCH; i++) this.free.push(now);
     else if (type === "result" || type === "failed") {
       this.free.push(now);
       resultTimes.push(now);
     } else if (type === "batch") {
-      this.free.push(now);
       for (const f of (frame as { frames: { type: string }[] }).frames)
-        if (f.type === "result" || f.type === "failed") resultTimes.push(now);
+        if (f.type === "result" || f.type === "failed") {
+          this.free.push(now);
+          resultTimes.push(now);
+        }
     }
     super.send(frame);
   }
@@ -440,7 +439,7 @@ try {
     `\ntasks/s: tasks accepted (2 agreeing results each) ÷ time from the first job submitted to the last one completed (result stored, settled). results/s counts canaries too.`,
   );
   console.log(
-    "p50/p99: time from a contributor freeing a slot (sending `ready` or the answers to its tasks) to the next frame with tasks arriving for it, stamped in this process.",
+    "p50/p99: time from a contributor freeing a task place (sending `ready` or a task's answer, alone or in a batch) to the next task arriving for it, stamped in this process.",
   );
   console.log(
     `half load: results paced to ${(fullSteady / 2).toFixed(0)}/s, half of the ${fullSteady.toFixed(0)}/s measured at full load while tasks were being handed out (a task waited ${(held.ms / Math.max(1, held.n)).toFixed(0)} ms on average for its turn); measured the same way: ${steadyRate(half.start, half.end).toFixed(0)}/s.`,
