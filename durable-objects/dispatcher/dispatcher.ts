@@ -145,6 +145,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
    */
   private readonly declined = new Map<string, Set<string>>();
   private alarmAt: number | null = null;
+  /** Leases each job said it could still hand out, at its last exchange (see `reserve`). */
+  private readonly openOf = new Map<string, number>();
   /** The `jobs` table in memory: job id → epoch, oldest first (see `listed`). */
   private jobs: Map<string, number> | null = null;
 
@@ -338,6 +340,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
     );
     jobs.set(jobId, (jobs.get(jobId) ?? 0) + 1);
     this.declined.delete(jobId);
+    this.openOf.delete(jobId); // it has new work: how much, its next exchange says
   }
 
   /** Expires leases past their deadline, closes unauthenticated sockets, retries jobs. */
@@ -436,7 +439,7 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
         if (q) this.declined.delete(jobId);
         const epoch = this.listed().get(jobId);
         const listed = epoch === undefined ? undefined : { epoch };
-        const slots = listed ? this.reserve(jobId) : [];
+        const slots = listed ? this.reserve(jobId, this.openOf.get(jobId)) : [];
         if (!q && slots.length === 0) break;
         let res: ExchangeOutput;
         exchanged = true;
@@ -455,6 +458,8 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
           break;
         }
         for (const s of slots) s.reserved--;
+        // Offer no more places than the job can fill (canaries aside): the rest go to other jobs.
+        this.openOf.set(jobId, res.open);
         this.deliver(jobId, res, slots, q);
         // Slots this job did not use (and any freed meanwhile) go to the other jobs now.
         this.kick();
@@ -540,13 +545,14 @@ export class Dispatcher extends DurableObject<DispatcherEnv> {
   }
 
   /** Reserves every idle slot `jobId` has not declined (up to a cap), one entry per slot. */
-  private reserve(jobId: string): Live[] {
+  private reserve(jobId: string, most = MAX_SLOTS_PER_EXCHANGE): Live[] {
     const out: Live[] = [];
+    const cap = Math.min(most, MAX_SLOTS_PER_EXCHANGE);
     const declined = this.declined.get(jobId);
     for (const live of this.sockets().values()) {
       if (declined?.has(live.at.id)) continue;
       let free = capacity(live.at) - live.inflight - live.reserved;
-      while (free-- > 0 && out.length < MAX_SLOTS_PER_EXCHANGE) {
+      while (free-- > 0 && out.length < cap) {
         live.reserved++;
         out.push(live);
       }

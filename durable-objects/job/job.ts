@@ -119,6 +119,8 @@ export interface ExchangeOutput {
   assignments: Assignment[];
   /** Whether the job still has tasks to lease: the dispatcher keeps asking while it does. */
   more: boolean;
+  /** How many more leases the job could hand out now (to contributors who may take them). */
+  open: number;
   /** The job's spec as JSON text, with any assignments: the dispatcher sends it once a socket. */
   spec: string | null;
 }
@@ -331,7 +333,8 @@ export class Job extends DurableObject<JobEnv> {
       if (OPEN.includes(current.status)) {
         this.leaseAll(current, input.want ?? [], now, out);
         if (current.status === "queued" && out.assignments.length > 0) this.setStatus("running");
-        out.more = this.hasNeed();
+        out.open = this.openLeases();
+        out.more = out.open > 0;
       }
       if (accepted > 0) {
         const view = this.row() as JobRow;
@@ -776,6 +779,17 @@ export class Job extends DurableObject<JobEnv> {
       );
   }
 
+  /** Leases the open tasks still need, all told. */
+  private openLeases(): number {
+    return (
+      one<{ n: number }>(
+        this.sql,
+        `SELECT COALESCE(SUM(required - best - active), 0) AS n FROM tasks INDEXED BY tasks_need
+         WHERE status = 'pending' AND required - best - active > 0`,
+      )?.n ?? 0
+    );
+  }
+
   private hasNeed(): boolean {
     return !!one(
       this.sql,
@@ -1177,7 +1191,7 @@ class Stored {
 }
 
 function emptyOutput(): ExchangeOutput {
-  return { replies: [], verdicts: [], assignments: [], more: false, spec: null };
+  return { replies: [], verdicts: [], assignments: [], more: false, open: 0, spec: null };
 }
 
 function ref(r: { token: string; task_id: string; address: string }) {
