@@ -14,6 +14,8 @@ export function migrate(storage: DurableObjectStorage, migrations: readonly stri
     if (current > migrations.length) {
       throw new Error(`schema version ${current} is newer than this code (${migrations.length})`);
     }
+    // An object already at the newest version writes nothing: waking up costs no commit.
+    if (row && current === migrations.length) return;
     for (const script of migrations.slice(current)) sql.exec(script);
     if (row) sql.exec("UPDATE _schema SET version = ?", migrations.length);
     else sql.exec("INSERT INTO _schema (version) VALUES (?)", migrations.length);
