@@ -15,6 +15,7 @@ import {
   GIB,
   newKey,
   read,
+  render,
   revenueFrom,
   STORAGE_PRICE,
   servedEvents,
@@ -38,19 +39,6 @@ type Invoice = {
   total: number;
   credits: { op_id: string; amount: number }[];
   credits_total: number;
-};
-
-const render = {
-  kind: "render",
-  width: 64,
-  height: 64,
-  samples_per_pixel: 4,
-  scene: {
-    camera: { position: [0, 0, 0], look_at: [0, 0, -1] },
-    sky: { top: [1, 1, 1], bottom: [0, 0, 0] },
-    materials: [{ type: "diffuse", albedo: [0.5, 0.5, 0.5] }],
-    spheres: [{ center: [0, 0, -3], radius: 1, material: 0 }],
-  },
 };
 
 const thisMonth = () => new Date().toISOString().slice(0, 7);

@@ -87,3 +87,17 @@ export async function revenueFrom(accountId: string): Promise<number> {
     return row.n;
   });
 }
+
+/** A small render job (one sphere, 64×64, 4 samples per pixel) that billing tests place. */
+export const render = {
+  kind: "render",
+  width: 64,
+  height: 64,
+  samples_per_pixel: 4,
+  scene: {
+    camera: { position: [0, 0, 0], look_at: [0, 0, -1] },
+    sky: { top: [1, 1, 1], bottom: [0, 0, 0] },
+    materials: [{ type: "diffuse", albedo: [0.5, 0.5, 0.5] }],
+    spheres: [{ center: [0, 0, -3], radius: 1, material: 0 }],
+  },
+};

@@ -1,19 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { api, balance, bearer, expectProblem, jsonInit, signup } from "./helpers.ts";
-import { newKey } from "./metering-helpers.ts";
-
-const render = {
-  kind: "render",
-  width: 64,
-  height: 64,
-  samples_per_pixel: 4,
-  scene: {
-    camera: { position: [0, 0, 0], look_at: [0, 0, -1] },
-    sky: { top: [1, 1, 1], bottom: [0, 0, 0] },
-    materials: [{ type: "diffuse", albedo: [0.5, 0.5, 0.5] }],
-    spheres: [{ center: [0, 0, -3], radius: 1, material: 0 }],
-  },
-};
+import { newKey, render } from "./metering-helpers.ts";
 
 async function price(apiKey: string): Promise<number> {
   const res = await api("/v1/jobs/quote", jsonInit("POST", render, bearer(apiKey)));

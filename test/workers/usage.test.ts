@@ -6,6 +6,7 @@ import {
   HOUR,
   newKey,
   read,
+  render,
   servedEvents,
   upload,
 } from "./metering-helpers.ts";
@@ -85,18 +86,7 @@ describe("GET /v1/usage", () => {
   it("reports compute as the base units captured at a job's settlement, by the key that created it", async () => {
     const { accountId, apiKey } = await signup();
     const jobsKey = await newKey(apiKey, ["jobs"]);
-    const spec = {
-      kind: "render",
-      width: 64,
-      height: 64,
-      samples_per_pixel: 4,
-      scene: {
-        camera: { position: [0, 0, 0], look_at: [0, 0, -1] },
-        sky: { top: [1, 1, 1], bottom: [0, 0, 0] },
-        materials: [{ type: "diffuse", albedo: [0.5, 0.5, 0.5] }],
-        spheres: [{ center: [0, 0, -3], radius: 1, material: 0 }],
-      },
-    };
+    const spec = render;
     const res = await api("/v1/jobs", jsonInit("POST", spec, bearer(jobsKey.api_key)));
     expect(res.status).toBe(202);
     const job = (await res.json()) as { id: string; quote: { total: number } };

@@ -346,13 +346,7 @@ function readStream(disk: Disk, record: PinRecord, offset: number, length: numbe
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return new Uint8Array(Buffer.concat(parts));
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
