@@ -5,6 +5,7 @@ import { renderTile } from "../../client/kernels/index.ts";
 import { hex } from "../../protocol/digest.ts";
 import { RenderSpec } from "../../protocol/jobs.ts";
 import { blake3, init } from "../../wasm/index.ts";
+import { ONE_SPHERE_SCENE } from "../fixtures/scenes.ts";
 import { contributor } from "./contributors.ts";
 import { api, bearer, expectProblem, jsonInit, signup } from "./helpers.ts";
 
@@ -20,12 +21,7 @@ const job = {
   samples_per_pixel: 2,
   max_bounces: 2,
   replication: 1,
-  scene: {
-    camera: { position: [0, 0, 0], look_at: [0, 0, -1] },
-    sky: { top: [1, 1, 1], bottom: [0, 0, 0] },
-    materials: [{ type: "diffuse", albedo: [0.5, 0.5, 0.5] }],
-    spheres: [{ center: [0, 0, -3], radius: 1, material: 0 }],
-  },
+  scene: ONE_SPHERE_SCENE,
 };
 
 type Frame = Record<string, unknown>;

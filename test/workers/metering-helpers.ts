@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import { ONE_SPHERE_SCENE } from "../fixtures/scenes.ts";
 import { api, bearer, jsonInit } from "./helpers.ts";
 
 /** The account's Durable Object, for what a test drives directly (a Job's capture, time). */
@@ -94,10 +95,5 @@ export const render = {
   width: 64,
   height: 64,
   samples_per_pixel: 4,
-  scene: {
-    camera: { position: [0, 0, 0], look_at: [0, 0, -1] },
-    sky: { top: [1, 1, 1], bottom: [0, 0, 0] },
-    materials: [{ type: "diffuse", albedo: [0.5, 0.5, 0.5] }],
-    spheres: [{ center: [0, 0, -3], radius: 1, material: 0 }],
-  },
+  scene: ONE_SPHERE_SCENE,
 };
